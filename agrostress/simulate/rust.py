@@ -1,0 +1,85 @@
+"""Yellow rust epidemics: spreading foci on a ~2 m sub-pixel grid, lesions that age.
+
+Every infected field gets foci that cover a share of it at the epidemic onset and grow
+radially. Each sub-cell is reached at an *arrival* day; from then on its infected leaf-area
+fraction follows a logistic curve. Lesions appear ~7 d after infection (chlorotic), sporulate
+after ~14 d (orange uredia) and are necrotic after ~35 d. Sub-cells are averaged to 10 m
+pixels, so neighbouring pixels are correlated and the pattern is patchy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SUBCELLS = 5  # 5 x 5 sub-cells of 2 m per 10 m pixel
+SYMPTOM_LAG, SPORULATION_LAG, NECROSIS_LAG = 7.0, 14.0, 35.0
+LATENCY = 15.0  # days from arrival to half the maximum infected fraction
+
+
+@dataclass
+class RustField:
+    """Epidemic parameters of one infected field."""
+
+    onset: float  # DOY symptoms start
+    rate: float  # logistic rate (/d)
+    max_fraction: float  # max diseased leaf-area fraction inside foci
+    focus_share: float  # field share covered by foci at onset
+    spread_px_per_day: float  # radial growth (pixel sides per day)
+    n_foci: int
+
+
+@dataclass
+class RustMap:
+    """Infected sub-cells of the scene: their pixel, arrival day, epidemic rate and maximum."""
+
+    n_pixels: int
+    pixel: np.ndarray  # (n_sub,) flat pixel index of each infected sub-cell
+    arrival: np.ndarray  # (n_sub,) day the epidemic reaches the sub-cell
+    rate: np.ndarray  # (n_sub,)
+    max_fraction: np.ndarray  # (n_sub,)
+
+    @classmethod
+    def empty(cls, n_pixels: int) -> RustMap:
+        z = np.zeros(0)
+        return cls(n_pixels, z.astype(np.intp), z, z, z)
+
+    def add_field(self, rng: np.random.Generator, mask: np.ndarray, field: RustField) -> None:
+        """Lay out the foci of one infected field (``mask``: its pixels, (H, W) bool)."""
+        h, w = mask.shape
+        sub = np.kron(mask, np.ones((SUBCELLS, SUBCELLS), dtype=bool))
+        ys, xs = np.nonzero(sub)
+        n_cells = ys.size
+        centres = rng.integers(0, n_cells, size=field.n_foci)
+        cy, cx = ys[centres].astype(float), xs[centres].astype(float)
+        # initial radius (sub-cells) so that the foci cover focus_share of the field at onset
+        r0 = np.sqrt(field.focus_share * n_cells / (np.pi * field.n_foci))
+        starts = field.onset - SYMPTOM_LAG + rng.normal(0.0, 3.0, field.n_foci)
+        speed = field.spread_px_per_day * SUBCELLS  # sub-cells per day
+        arrival = np.full(n_cells, np.inf)
+        for k in range(field.n_foci):
+            d = np.hypot(ys - cy[k], xs - cx[k])
+            arrival = np.minimum(arrival, starts[k] + np.maximum(d - r0, 0.0) / speed)
+        pixel = (ys // SUBCELLS) * w + (xs // SUBCELLS)
+        self.pixel = np.concatenate([self.pixel, pixel])
+        self.arrival = np.concatenate([self.arrival, arrival])
+        self.rate = np.concatenate([self.rate, np.full(n_cells, field.rate)])
+        self.max_fraction = np.concatenate([self.max_fraction, np.full(n_cells, field.max_fraction)])
+
+    def infected(self, t: float) -> np.ndarray:
+        """Infected leaf-area fraction per sub-cell at day ``t`` (not yet visible)."""
+        with np.errstate(over="ignore"):
+            return self.max_fraction / (1.0 + np.exp(-self.rate * (t - self.arrival - LATENCY)))
+
+    def lesion_fractions(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-pixel (chlorotic, sporulating, necrotic) leaf-area fractions at day ``t``."""
+        visible = self.infected(t - SYMPTOM_LAG)
+        sporulating = self.infected(t - SPORULATION_LAG)
+        necrotic = self.infected(t - NECROSIS_LAG)
+        stages = (visible - sporulating, sporulating - necrotic, necrotic)
+        scale = 1.0 / SUBCELLS**2
+        return tuple(  # type: ignore[return-value]
+            np.bincount(self.pixel, weights=np.maximum(st, 0.0), minlength=self.n_pixels) * scale
+            for st in stages
+        )

@@ -1,0 +1,1 @@
+"""The AgroStress REST service (FastAPI)."""
