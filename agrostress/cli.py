@@ -21,6 +21,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "validate",
+    "ingest",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,7 +1,7 @@
 """Yellow rust epidemics: spreading foci on a ~2 m sub-pixel grid, lesions that age.
 
 Every infected field gets foci that cover a share of it at the epidemic onset and grow
-radially. Each sub-cell is reached at an *arrival* day; from then on its infected leaf-area
+radially, plus a weaker, later background infection across the field. Each sub-cell is reached at an *arrival* day; from then on its infected leaf-area
 fraction follows a logistic curve. Lesions appear ~7 d after infection (chlorotic), sporulate
 after ~14 d (orange uredia) and are necrotic after ~35 d. Sub-cells are averaged to 10 m
 pixels, so neighbouring pixels are correlated and the pattern is patchy.
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 SUBCELLS = 5  # 5 x 5 sub-cells of 2 m per 10 m pixel
 SYMPTOM_LAG, SPORULATION_LAG, NECROSIS_LAG = 7.0, 14.0, 35.0
@@ -27,7 +28,6 @@ class RustField:
     max_fraction: float  # max diseased leaf-area fraction inside foci
     focus_share: float  # field share covered by foci at onset
     spread_px_per_day: float  # radial growth (pixel sides per day)
-    n_foci: int
 
 
 @dataclass
@@ -39,38 +39,54 @@ class RustMap:
     arrival: np.ndarray  # (n_sub,) day the epidemic reaches the sub-cell
     rate: np.ndarray  # (n_sub,)
     max_fraction: np.ndarray  # (n_sub,)
+    background: np.ndarray  # (n_sub,) arrival day of the background infection
+    background_fraction: np.ndarray  # (n_sub,) its maximum
 
     @classmethod
     def empty(cls, n_pixels: int) -> RustMap:
         z = np.zeros(0)
-        return cls(n_pixels, z.astype(np.intp), z, z, z)
+        return cls(n_pixels, z.astype(np.intp), z, z, z, z, z)
 
     def add_field(self, rng: np.random.Generator, mask: np.ndarray, field: RustField) -> None:
-        """Lay out the foci of one infected field (``mask``: its pixels, (H, W) bool)."""
+        """Lay out the epidemic of one infected field (``mask``: its pixels, (H, W) bool).
+
+        Foci (radius 0.5–1.5 px at onset, as many as cover ``focus_share`` of the field) grow
+        radially at ``spread_px_per_day``; a weaker background infection (wind-borne
+        secondary spread) reaches the rest of the field 10–25 days after the onset.
+        """
         h, w = mask.shape
         sub = np.kron(mask, np.ones((SUBCELLS, SUBCELLS), dtype=bool))
         ys, xs = np.nonzero(sub)
         n_cells = ys.size
-        centres = rng.integers(0, n_cells, size=field.n_foci)
-        cy, cx = ys[centres].astype(float), xs[centres].astype(float)
-        # initial radius (sub-cells) so that the foci cover focus_share of the field at onset
-        r0 = np.sqrt(field.focus_share * n_cells / (np.pi * field.n_foci))
-        starts = field.onset - SYMPTOM_LAG + rng.normal(0.0, 3.0, field.n_foci)
+        r0 = rng.uniform(0.5, 1.5) * SUBCELLS  # sub-cells
+        n_foci = int(np.clip(round(field.focus_share * n_cells / (np.pi * r0**2)), 1, 400))
+        seeds = np.ones(sub.shape, dtype=bool)
+        centres = rng.choice(n_cells, size=n_foci, replace=False)
+        seeds[ys[centres], xs[centres]] = False
+        dist = ndimage.distance_transform_edt(seeds)[ys, xs]  # to the nearest focus centre
         speed = field.spread_px_per_day * SUBCELLS  # sub-cells per day
-        arrival = np.full(n_cells, np.inf)
-        for k in range(field.n_foci):
-            d = np.hypot(ys - cy[k], xs - cx[k])
-            arrival = np.minimum(arrival, starts[k] + np.maximum(d - r0, 0.0) / speed)
+        start = field.onset - SYMPTOM_LAG - LATENCY
+        arrival = start + np.maximum(dist - r0, 0.0) / speed + rng.normal(0.0, 2.0, n_cells)
+        background = start + rng.uniform(10, 25) + rng.normal(0.0, 3.0, n_cells)
         pixel = (ys // SUBCELLS) * w + (xs // SUBCELLS)
+        bg_level = rng.uniform(0.15, 0.35)
         self.pixel = np.concatenate([self.pixel, pixel])
         self.arrival = np.concatenate([self.arrival, arrival])
+        self.background = np.concatenate([self.background, background])
         self.rate = np.concatenate([self.rate, np.full(n_cells, field.rate)])
         self.max_fraction = np.concatenate([self.max_fraction, np.full(n_cells, field.max_fraction)])
+        self.background_fraction = np.concatenate(
+            [self.background_fraction, np.full(n_cells, field.max_fraction * bg_level)]
+        )
 
     def infected(self, t: float) -> np.ndarray:
         """Infected leaf-area fraction per sub-cell at day ``t`` (not yet visible)."""
         with np.errstate(over="ignore"):
-            return self.max_fraction / (1.0 + np.exp(-self.rate * (t - self.arrival - LATENCY)))
+            focus = self.max_fraction / (1.0 + np.exp(-self.rate * (t - self.arrival - LATENCY)))
+            bg = self.background_fraction / (
+                1.0 + np.exp(-self.rate * (t - self.background - LATENCY))
+            )
+        return np.maximum(focus, bg)
 
     def lesion_fractions(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-pixel (chlorotic, sporulating, necrotic) leaf-area fractions at day ``t``."""

@@ -128,7 +128,6 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
             max_fraction=fs.rust_max_fraction,
             focus_share=fs.rust_focus_share,
             spread_px_per_day=fs.rust_spread_px_per_day,
-            n_foci=fs.rust_foci,
         )
         rust.add_field(rng_rust, layout.field_id == fs.field_id, field)
         m = fid == fs.field_id

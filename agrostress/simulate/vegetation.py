@@ -43,7 +43,6 @@ class FieldStress:
     rust_max_fraction: float = 0.0
     rust_focus_share: float = 0.0
     rust_spread_px_per_day: float = 0.0
-    rust_foci: int = 0
 
 
 @dataclass
@@ -146,7 +145,6 @@ def draw_parameters(
             fs.rust_max_fraction = float(rng.uniform(*difficulty.rust_max_fraction))
             fs.rust_focus_share = float(rng.uniform(*difficulty.rust_focus_share))
             fs.rust_spread_px_per_day = float(rng.uniform(0.02, 0.06))
-            fs.rust_foci = int(rng.integers(3, 13))
         stresses.append(fs)
     # N deficiency: earlier senescence, slower green-up when it starts before it
     t2 = t2 - 15.0 * n_sev

@@ -1,0 +1,1 @@
+"""Orchestration pipelines: ingestion, training recipe, Dask region batch."""
