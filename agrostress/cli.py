@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "validate",
     "ingest",
+    "preprocess",
 )
 
 for _name in COMMAND_MODULES:
