@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "validate",
     "ingest",
     "preprocess",
+    "train",
+    "evaluate",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,88 @@
+"""Capsule layers (Sabour, Frosst & Hinton 2017): squash, primary capsules, dynamic routing
+by agreement, and the margin loss — the FFDNN's capsule feature encoder."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def squash(s: Tensor, dim: int = -1, eps: float = 1e-8) -> Tensor:
+    """v = ‖s‖² / (1 + ‖s‖²) · s / ‖s‖ — keeps direction, maps length into [0, 1)."""
+    sq = (s * s).sum(dim=dim, keepdim=True)
+    return s * (sq / (1.0 + sq) / torch.sqrt(sq + eps))
+
+
+class PrimaryCapsules(nn.Module):
+    """Scalar feature maps (B, C, T) → ``n_types × positions`` capsules of ``dim`` (squashed).
+
+    The time axis is pooled to ``positions`` steps first, so the number of capsules (and the
+    routing cost) does not grow with the series length.
+    """
+
+    def __init__(self, channels: int, n_types: int = 8, dim: int = 8, positions: int = 4):
+        super().__init__()
+        self.n_types, self.dim, self.positions = n_types, dim, positions
+        self.proj = nn.Conv1d(channels, n_types * dim, kernel_size=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.adaptive_avg_pool1d(x, self.positions)  # (B, C, P)
+        u = self.proj(x)  # (B, types*dim, P)
+        b = u.shape[0]
+        u = u.view(b, self.n_types, self.dim, self.positions).permute(0, 1, 3, 2)
+        return squash(u.reshape(b, self.n_types * self.positions, self.dim))
+
+
+class RoutingCapsules(nn.Module):
+    """Class capsules from input capsules by routing-by-agreement.
+
+    ``u_hat[j|i] = W_ij u_i``; coupling ``c = softmax_j(b)``; ``v_j = squash(Σ_i c_ij u_hat)``;
+    ``b += u_hat · v``, repeated ``iterations`` times. Weights are per input capsule.
+    """
+
+    def __init__(self, n_in: int, dim_in: int, n_out: int, dim_out: int, iterations: int = 3):
+        super().__init__()
+        if iterations < 1:
+            raise ValueError("routing needs at least one iteration")
+        self.n_in, self.n_out, self.dim_out, self.iterations = n_in, n_out, dim_out, iterations
+        self.weight = nn.Parameter(0.05 * torch.randn(n_in, dim_in, n_out * dim_out))
+
+    def forward(self, u: Tensor) -> tuple[Tensor, Tensor]:
+        """u (B, n_in, dim_in) → (v (B, n_out, dim_out), coupling c (B, n_in, n_out))."""
+        b = u.shape[0]
+        # predictions, one batched matmul per input capsule: (n_in, B, d_in) @ (n_in, d_in, o·d)
+        u_hat = torch.bmm(u.transpose(0, 1), self.weight)  # (n_in, B, n_out·d_out)
+        # (B·n_out, n_in, d_out): both routing contractions become batched matmuls
+        u_hat = u_hat.view(self.n_in, b, self.n_out, self.dim_out).permute(1, 2, 0, 3)
+        u_hat = u_hat.reshape(b * self.n_out, self.n_in, self.dim_out)
+        logits = torch.zeros(b * self.n_out, 1, self.n_in, device=u.device, dtype=u.dtype)
+        for it in range(self.iterations):
+            c = logits.view(b, self.n_out, self.n_in).softmax(dim=1).view_as(logits)
+            v = squash(torch.bmm(c, u_hat))  # (B·n_out, 1, d_out)
+            if it < self.iterations - 1:
+                logits = logits + torch.bmm(v, u_hat.transpose(1, 2))  # agreement u_hat · v
+        coupling = c.view(b, self.n_out, self.n_in).transpose(1, 2)
+        return v.view(b, self.n_out, self.dim_out), coupling
+
+
+def margin_loss(
+    lengths: Tensor,
+    target: Tensor,
+    *,
+    m_pos: float = 0.9,
+    m_neg: float = 0.1,
+    lam: float = 0.5,
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Σ_k T_k max(0, m⁺ − ‖v_k‖)² + λ (1 − T_k) max(0, ‖v_k‖ − m⁻)², mean over the batch.
+
+    ``weight`` (n_classes,) weights each sample by its true class (class imbalance).
+    """
+    t = F.one_hot(target, lengths.shape[1]).to(lengths.dtype)
+    per = t * F.relu(m_pos - lengths) ** 2 + lam * (1 - t) * F.relu(lengths - m_neg) ** 2
+    per = per.sum(dim=1)
+    if weight is not None:
+        w = weight[target]
+        return (per * w).sum() / w.sum()
+    return per.mean()

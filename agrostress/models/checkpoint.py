@@ -1,0 +1,256 @@
+"""Checkpoints: ``model.safetensors`` + ``card.json`` + ``README.md``; loading never unpickles.
+
+``card.json`` records everything needed to use the model on a new cube: architecture and
+config, feature spec, temporal grid, cloud-mask and regularisation settings, normalisation
+statistics, class names, training data description and hash, metrics, and the SHA-256 of the
+weights file (a tampered or truncated file is refused).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
+from safetensors.torch import load_file as load_torch
+from safetensors.torch import save_file as save_torch
+
+from agrostress.atomic import atomic_path
+from agrostress.cube import CLASS_NAMES
+from agrostress.models.forest import ForestModel
+from agrostress.models.registry import create_model
+from agrostress.preprocess import (
+    CloudMaskPolicy,
+    FeatureSpec,
+    NormStats,
+    Regularisation,
+    TemporalGrid,
+)
+
+FORMAT = "agrostress-model/1"
+WEIGHTS, CARD, README = "model.safetensors", "card.json", "README.md"
+REQUIRED = ("format", "name", "version", "architecture", "config", "n_features", "n_steps",
+            "class_names", "feature_spec", "grid", "normalisation", "weights_sha256")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, malformed, tampered with or does not fit its card."""
+
+
+@dataclass
+class ModelCard:
+    """The JSON card of a checkpoint."""
+
+    name: str
+    architecture: str
+    config: dict[str, Any]
+    n_features: int
+    n_steps: int
+    feature_spec: list[str]
+    grid: str
+    normalisation: dict[str, Any]
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    version: str = "1.0.0"
+    mask: dict[str, Any] = field(default_factory=dict)
+    regularisation: dict[str, Any] = field(default_factory=dict)
+    photochemical_version: str | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str = ""
+    created: str = ""
+    format: str = FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelCard:
+        missing = [k for k in REQUIRED if k not in d]
+        if missing:
+            raise CheckpointError(f"card.json lacks {', '.join(missing)}")
+        if d["format"] != FORMAT:
+            raise CheckpointError(f"unsupported checkpoint format {d['format']!r} (want {FORMAT})")
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        card = cls(**known)
+        if len(card.feature_spec) != card.n_features:
+            raise CheckpointError(
+                f"card lists {len(card.feature_spec)} features but n_features={card.n_features}"
+            )
+        if len(card.normalisation.get("features", [])) != card.n_features:
+            raise CheckpointError("normalisation statistics do not match the feature spec")
+        return card
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference: applies the card's normalisation, returns probabilities."""
+
+    card: ModelCard
+    module: Any  # torch.nn.Module or ForestModel
+    norm: NormStats
+
+    @property
+    def context(self) -> int:
+        return int(getattr(self.module, "context", 0))
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return FeatureSpec.parse(self.card.feature_spec)
+
+    @property
+    def grid(self) -> TemporalGrid:
+        return TemporalGrid.parse(self.card.grid)
+
+    @property
+    def mask_policy(self) -> CloudMaskPolicy:
+        return CloudMaskPolicy(**self.card.mask) if self.card.mask else CloudMaskPolicy()
+
+    @property
+    def regularisation(self) -> Regularisation:
+        return Regularisation(**self.card.regularisation) if self.card.regularisation \
+            else Regularisation()
+
+    @property
+    def is_torch(self) -> bool:
+        return isinstance(self.module, torch.nn.Module)
+
+    def normalise(self, x: np.ndarray) -> np.ndarray:
+        """Raw features (…, F) in the card's order → clipped, standardised, finite float32."""
+        return np.asarray(self.norm.apply(x, axis=-1), dtype=np.float32)
+
+    @torch.inference_mode()
+    def predict_proba(self, x: np.ndarray, *, batch: int = 8192, normalised: bool = False) -> np.ndarray:
+        """Class probabilities (N, n_classes) for pixel series x (N, T, F) (raw features)."""
+        if self.context:
+            raise ValueError("spatial model: use predict_proba_image")
+        xn = x if normalised else self.normalise(x)
+        if not self.is_torch:
+            return self.module.predict_proba(xn).astype(np.float32)
+        self.module.eval()
+        out = [torch.softmax(self.module(torch.from_numpy(xn[i : i + batch])), dim=1).numpy()
+               for i in range(0, len(xn), batch)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.card.class_names)), np.float32)
+
+    @torch.inference_mode()
+    def predict_proba_image(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities (n_classes, H, W) for a feature image x (T, F, H, W) (raw features)."""
+        t, f, h, w = x.shape
+        xn = self.normalise(np.moveaxis(x, 1, -1))  # (T, H, W, F)
+        if not self.context:
+            pix = np.ascontiguousarray(xn.transpose(1, 2, 0, 3).reshape(h * w, t, f))
+            return self.predict_proba(pix, normalised=True).T.reshape(-1, h, w)
+        self.module.eval()
+        img = torch.from_numpy(np.ascontiguousarray(np.moveaxis(xn, -1, 1)))[None]
+        return torch.softmax(self.module.forward_image(img), dim=1)[0].numpy()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save(model: Any, card: ModelCard, out: str | Path, *, readme: str | None = None) -> Path:
+    """Write a checkpoint folder atomically; fills ``weights_sha256`` and ``created``."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        weights = tmp / WEIGHTS
+        if isinstance(model, ForestModel):
+            save_numpy({k: np.ascontiguousarray(v) for k, v in model.state().items()}, weights)
+        else:
+            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            save_torch(state, weights)
+        card.weights_sha256 = _sha256(weights)
+        card.created = card.created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        (tmp / CARD).write_text(json.dumps(card.to_dict(), indent=2, default=_json_default))
+        (tmp / README).write_text(readme or default_readme(card))
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def load(path: str | Path) -> LoadedModel:
+    """The one way to load a checkpoint folder (no pickle, integrity-checked)."""
+    path = Path(path)
+    card_file, weights = path / CARD, path / WEIGHTS
+    if not card_file.is_file() or not weights.is_file():
+        raise CheckpointError(f"{path} is not a model checkpoint (needs {CARD} and {WEIGHTS})")
+    try:
+        raw = json.loads(card_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{card_file} is not valid JSON: {e}") from e
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{card_file} must hold a JSON object")
+    card = ModelCard.from_dict(raw)
+    digest = _sha256(weights)
+    if digest != card.weights_sha256:
+        raise CheckpointError(
+            f"{weights} does not match its card (sha256 {digest[:12]}… ≠ "
+            f"{card.weights_sha256[:12]}…): the file was modified or is corrupt"
+        )
+    norm = NormStats.from_dict(card.normalisation)
+    try:
+        if card.architecture == "random_forest":
+            module: Any = ForestModel(load_numpy(weights), len(card.class_names))
+        else:
+            module = create_model(card.architecture, n_features=card.n_features,
+                                  n_steps=card.n_steps, n_classes=len(card.class_names),
+                                  **card.config)
+            module.load_state_dict(load_torch(weights), strict=True)
+            module.eval()
+    except (SafetensorError, RuntimeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"cannot load weights of {path}: {e}") from e
+    return LoadedModel(card=card, module=module, norm=norm)
+
+
+def default_readme(card: ModelCard) -> str:
+    """A short model card in Markdown."""
+    m = card.metrics or {}
+    lines = [
+        f"# {card.name} ({card.architecture}) v{card.version}",
+        "",
+        "Classifies Sentinel-2 L2A pixel time series of wheat as "
+        + ", ".join(card.class_names) + ".",
+        "",
+        f"- Features ({card.n_features}): {', '.join(card.feature_spec)}",
+        f"- Temporal grid (DOY start:end:step): {card.grid} ({card.n_steps} steps)",
+        f"- Architecture config: `{json.dumps(card.config)}`",
+        f"- Training data: {card.training.get('data', 'n/a')}",
+        f"- Training data hash: `{card.training.get('data_hash', 'n/a')}`",
+    ]
+    for level in ("pixel", "field"):
+        if level in m:
+            lines.append(
+                f"- {level} level: OA {m[level].get('overall_accuracy', float('nan')):.3f}, "
+                f"kappa {m[level].get('kappa', float('nan')):.3f}, "
+                f"macro-F1 {m[level].get('macro_f1', float('nan')):.3f}"
+            )
+    lines += [
+        "",
+        "Intended use: discriminating yellow rust from nitrogen deficiency in winter wheat. "
+        "Trained on simulated scenes: validate on local ground truth before operational use. "
+        "Pixels flagged `insufficient_data` get no class.",
+        "",
+        "Load with `agrostress.models.load(path)`; weights are safetensors (no pickle).",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""Training data: labelled cubes → feature series (or patches) per pixel, with field keys."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from agrostress.cube import open_cube, validate
+from agrostress.preprocess import (
+    CloudMaskPolicy,
+    FeatureSpec,
+    Regularisation,
+    TemporalGrid,
+    feature_stack,
+)
+
+
+@dataclass
+class TrainingData:
+    """Pixel samples from one or more labelled cubes."""
+
+    x: np.ndarray  # (N, T, F) raw features, or (N, T, F, P, P) patches
+    y: np.ndarray  # (N,) int64 class codes
+    field_key: np.ndarray  # (N,) int64 unique per (scene, field_id)
+    spec: FeatureSpec
+    grid: TemporalGrid
+    description: str
+    data_hash: str
+    excluded_insufficient: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def subset(self, idx: np.ndarray) -> TrainingData:
+        return TrainingData(self.x[idx], self.y[idx], self.field_key[idx], self.spec, self.grid,
+                            self.description, self.data_hash, 0, dict(self.meta))
+
+
+def cube_features(
+    cube: xr.Dataset | str | Path,
+    spec: FeatureSpec | str,
+    grid: TemporalGrid | str,
+    policy: CloudMaskPolicy | None = None,
+    regularisation: Regularisation | None = None,
+) -> xr.Dataset:
+    """Feature Dataset of a cube (path or Dataset), loaded in memory."""
+    ds = open_cube(cube) if isinstance(cube, str | Path) else validate(cube)
+    return feature_stack(ds.load(), spec, grid, policy, regularisation=regularisation)
+
+
+def patches(feats: np.ndarray, rows: np.ndarray, cols: np.ndarray, context: int) -> np.ndarray:
+    """(T, F, H, W) features → (N, T, F, P, P) patches centred on (rows, cols), reflect-padded."""
+    p = 2 * context + 1
+    padded = np.pad(feats, ((0, 0), (0, 0), (context, context), (context, context)), mode="reflect")
+    dy, dx = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    out = padded[:, :, rows[:, None, None] + dy, cols[:, None, None] + dx]  # (T, F, N, P, P)
+    return np.ascontiguousarray(out.transpose(2, 0, 1, 3, 4))
+
+
+def load_training_data(
+    cubes: list[xr.Dataset | str | Path],
+    spec: FeatureSpec | str,
+    grid: TemporalGrid | str,
+    *,
+    policy: CloudMaskPolicy | None = None,
+    regularisation: Regularisation | None = None,
+    context: int = 0,
+    max_pixels_per_cube: int | None = None,
+    seed: int = 0,
+    progress: Any = None,
+) -> TrainingData:
+    """Labelled, sufficiently observed pixels of every cube (optionally subsampled per cube)."""
+    spec, grid = FeatureSpec.parse(spec), TemporalGrid.parse(grid)
+    rng = np.random.default_rng(seed)
+    xs, ys, keys, names = [], [], [], []
+    digest = hashlib.sha256()
+    skipped = 0
+    for i, c in enumerate(cubes):
+        ds = open_cube(c) if isinstance(c, str | Path) else c
+        validate(ds, require_labels=True)
+        if "field_id" not in ds:
+            raise ValueError(f"training cube {i} has no field_id: the split is by field")
+        fs = cube_features(ds, spec, grid, policy, regularisation)
+        label = np.asarray(fs["label"].values)
+        fid = np.asarray(fs["field_id"].values)
+        bad = np.asarray(fs["insufficient_data"].values)
+        ok = (label >= 0) & (fid > 0)
+        skipped += int((ok & bad).sum())
+        rows, cols = np.nonzero(ok & ~bad)
+        if max_pixels_per_cube and rows.size > max_pixels_per_cube:
+            pick = np.sort(rng.choice(rows.size, max_pixels_per_cube, replace=False))
+            rows, cols = rows[pick], cols[pick]
+        f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
+        if context:
+            xs.append(patches(f, rows, cols, context))
+        else:
+            xs.append(np.ascontiguousarray(f[:, :, rows, cols].transpose(2, 0, 1)))
+        ys.append(label[rows, cols].astype(np.int64))
+        keys.append(i * 1_000_000 + fid[rows, cols].astype(np.int64))
+        digest.update(np.ascontiguousarray(ds["reflectance"].values).tobytes())
+        digest.update(np.ascontiguousarray(label).tobytes())
+        names.append(str(c) if isinstance(c, str | Path) else ds.attrs.get("simulation_config",
+                                                                              f"cube {i}"))
+        if progress:
+            progress(i + 1, len(cubes))
+    if not xs or sum(len(y) for y in ys) == 0:
+        raise ValueError("no labelled pixels with sufficient data in the training cubes")
+    return TrainingData(
+        x=np.concatenate(xs), y=np.concatenate(ys), field_key=np.concatenate(keys), spec=spec,
+        grid=grid, description=f"{len(cubes)} cube(s): " + "; ".join(names),
+        data_hash=digest.hexdigest(), excluded_insufficient=skipped,
+    )
+
+
+def field_split(
+    field_key: np.ndarray, y: np.ndarray, val_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation pixel indices split **by field** (stratified by the fields' class)."""
+    rng = np.random.default_rng(seed)
+    keys, inv = np.unique(field_key, return_inverse=True)
+    field_class = np.array([np.bincount(y[inv == i]).argmax() for i in range(len(keys))])
+    val_fields: list[int] = []
+    for c in np.unique(field_class):
+        members = np.flatnonzero(field_class == c)
+        n_val = max(1, round(val_fraction * len(members))) if len(members) > 1 else 0
+        val_fields += list(rng.choice(members, n_val, replace=False))
+    is_val = np.isin(inv, val_fields)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
