@@ -4,7 +4,10 @@ pixel's neighbourhood built from a 2-D operator of ``agrostress.ops``.
 Yellow rust is patchy and nitrogen deficiency field-uniform, so the spatial texture of the
 per-pixel evidence carries information a pixel model cannot see. Training uses patches
 ``(B, T, F, P, P)`` (P = 2·context + 1) and classifies the centre pixel; whole images run
-convolutionally with :meth:`SpatioTemporal.forward_image`.
+convolutionally with :meth:`SpatioTemporal.forward_image`. The norm in the spatial head is
+per pixel (over channels), and the default spatial operator is a depthwise (2·context+1)²
+convolution, so the centre pixel sees exactly its patch and both paths agree; with another
+``spatial_op`` they agree only while its receptive field stays within ``context``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from agrostress.models.base import StressModel
 from agrostress.models.registry import register_model
 from agrostress.models.temporal import MixerNet
 from agrostress.ops import create_op
+from agrostress.ops._common import LayerNormCF
 
 
 @register_model("spatiotemporal")
@@ -23,15 +27,16 @@ class SpatioTemporal(StressModel):
     """Temporal MixerNet encoder per pixel → [x + op2d(norm x)] × depth → centre → classes."""
 
     def __init__(self, n_features: int, n_steps: int, n_classes: int = 3, context: int = 2,
-                 temporal_op: str = "fourier", spatial_op: str = "lka", channels: int = 32,
+                 temporal_op: str = "fourier", spatial_op: str = "dwconv", channels: int = 32,
                  temporal_depth: int = 2, spatial_depth: int = 1, dropout: float = 0.1):
         super().__init__()
         self.context = context
         self.encoder = MixerNet(n_features, n_steps, n_classes, op=temporal_op,
                                 channels=channels, depth=temporal_depth, dropout=dropout)
         self.encoder.head = nn.Identity()
-        self.norms = nn.ModuleList(nn.GroupNorm(1, channels) for _ in range(spatial_depth))
-        self.mixers = nn.ModuleList(create_op(spatial_op, channels=channels, dims=2)
+        self.norms = nn.ModuleList(LayerNormCF(channels) for _ in range(spatial_depth))
+        op_kw = {"kernel_size": 2 * context + 1} if spatial_op == "dwconv" else {}
+        self.mixers = nn.ModuleList(create_op(spatial_op, channels=channels, dims=2, **op_kw)
                                     for _ in range(spatial_depth))
         self.head = nn.Sequential(nn.Conv2d(2 * channels, channels, 1), nn.GELU(),
                                   nn.Conv2d(channels, n_classes, 1))
