@@ -22,7 +22,8 @@ from agrostress.training import TrainConfig, evaluate_model, load_training_data,
 
 TRAIN_SEEDS = tuple(range(1000, 1010))
 TEST_SEEDS = tuple(range(2000, 2004))
-FFDNN_CONFIG = {"channels": 32, "depth": 2, "class_dim": 16, "routing_iterations": 3}
+FFDNN_CONFIG = {"channels": 16, "depth": 2, "primary_types": 4, "primary_dim": 8, "class_dim": 8,
+                "dropout": 0.2}
 console = Console()
 
 
@@ -47,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", type=Path, default=Path("agrostress-data/sim"))
     ap.add_argument("--model", default="ffdnn")
     ap.add_argument("--features", default="ffdnn")
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--max-pixels-per-cube", type=int, default=4000)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--max-pixels-per-cube", type=int, default=2500)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--fields", type=int, default=12)
     ap.add_argument("--config", default=json.dumps(FFDNN_CONFIG))
