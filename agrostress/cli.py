@@ -21,10 +21,13 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "validate",
-    "ingest",
-    "preprocess",
     "train",
     "evaluate",
+    "ingest",
+    "preprocess",
+    "serve",
+    "predict",
+    "demo",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,80 @@
+"""JSON artefacts: the scene/field summary and the aggregated attributions."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agrostress import __version__
+
+
+def jsonable(obj: Any, *, digits: int | None = None) -> Any:
+    """numpy / nested containers → JSON-ready Python (NaN and ±inf → None)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v, digits=digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v, digits=digits) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist(), digits=digits)
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            return None
+        return float(f"{obj:.{digits}g}") if digits else obj
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: str | Path, obj: Any, *, digits: int | None = None) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(jsonable(obj, digits=digits), indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def summary_dict(result: Any) -> dict[str, Any]:
+    """Everything a user or a service needs about a run, without the rasters."""
+    card = result.model_card
+    meta = result.meta
+    out: dict[str, Any] = {
+        "format": meta.get("format"),
+        "agrostress_version": __version__,
+        "model": {k: card.get(k) for k in ("name", "version", "architecture", "feature_spec",
+                                           "grid", "created", "weights_sha256")},
+        "scene": {k: meta.get(k) for k in ("crs_name", "epsg", "transform", "shape", "year",
+                                           "first_date", "last_date", "observations", "grid",
+                                           "source", "field_source", "tile", "halo", "tiles",
+                                           "seconds")},
+        "classes": {str(k): n for k, n in enumerate(result.class_names)} | {"255": "nodata"},
+        "totals": result.totals,
+        "fields": result.fields,
+        "field_rule": (
+            "call = class with the highest mean probability over the field's valid pixels; "
+            "None when less than the minimum share of its pixels has enough clear observations"
+        ),
+    }
+    if result.trajectories:
+        out["trajectories"] = result.trajectories
+    if result.attributions:
+        a = result.attributions
+        out["explanations"] = {
+            "method": a["method"],
+            "completeness": a["completeness"],
+            "explained_pixels": int(len(a["pixels"]["target"])),
+        }
+    return out
+
+
+def attributions_dict(result: Any) -> dict[str, Any]:
+    """The aggregated attributions (heatmaps [time step][feature]) without per-pixel arrays."""
+    a = result.attributions
+    skip = {"pixels", "evidence", "evidence_rust_vs_n"}
+    out = {k: v for k, v in a.items() if k not in skip}
+    out["heatmap_layout"] = "[time step][feature]: dates × features, Δ probability"
+    out["explained_pixels"] = int(len(a["pixels"]["target"]))
+    return out

@@ -1,0 +1,201 @@
+"""The FastAPI application factory.
+
+    uvicorn --factory api.app:create_app          # or: agrostress serve
+
+``create_app(settings)`` wires routers, error handlers, limits, CORS and the static viewer;
+its lifespan opens the database, loads the models once, and starts the job runner (which
+takes over jobs a previous process left unfinished).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import agrostress
+from agrostress.settings import Settings, get_settings
+from api.errors import ApiError, error_body, install_error_handlers
+from api.jobs import Core
+from api.registry import ModelRegistry
+from api.routers import analyses, health
+from api.routers import models as models_router
+from api.service import Service
+
+LOGGER = logging.getLogger("agrostress.api")
+STATIC_DIR = Path(__file__).parent / "static"
+
+DESCRIPTION = """
+Is it **wheat yellow rust** or **nitrogen deficiency**, where, and why? Send field polygons
+(GeoJSON, EPSG:4326), a period and a Sentinel-2 L2A source; get per-field calls, class
+fractions and confidence, a stress map (GeoTIFF, PNG, GeoJSON zones) and, with `explain`,
+attributions.
+
+Errors are always `{"error": {"code", "message", "details"?}}` with a stable `code`.
+When the server sets `AGROSTRESS_API_KEY`, send it in the `X-API-Key` header.
+"""
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "Cache-Control": "no-cache",
+}
+
+
+class BodyLimitMiddleware:
+    """413 ``body_too_large`` for bodies over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    def _error(self) -> ApiError:
+        return ApiError(
+            413,
+            "body_too_large",
+            f"request body exceeds {self.max_bytes} bytes (AGROSTRESS_API_MAX_BODY_BYTES)",
+            details={"limit": self.max_bytes, "setting": "AGROSTRESS_API_MAX_BODY_BYTES"},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                too_big = False
+            if too_big:
+                await self._send_413(send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise self._error()  # an HTTPException: FastAPI answers it as JSON
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _send_413(self, send: Send) -> None:
+        import json
+
+        e = self._error()
+        body = json.dumps(error_body(e.code, e.message, e.details)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeadersMiddleware:
+    """``nosniff`` and ``no-referrer`` on every response."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                for k, v in ((b"x-content-type-options", b"nosniff"),
+                             (b"referrer-policy", b"no-referrer")):
+                    if k not in names:
+                        headers.append((k, v))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    core: Core | None = None,
+    models: ModelRegistry | None = None,
+) -> FastAPI:
+    """The AgroStress REST service.
+
+    ``core`` replaces the library's core path (tests, service benchmarks); ``models``
+    replaces loading the checkpoints named by the settings.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = await run_in_threadpool(Service.start, settings, core=core, models=models)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await run_in_threadpool(service.close)
+
+    app = FastAPI(
+        title="AgroStress API",
+        version=getattr(agrostress, "__version__", "0"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "analyses", "description": "submit and follow analyses; get artefacts"},
+            {"name": "models", "description": "served models and data sources"},
+            {"name": "health", "description": "probes"},
+        ],
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(models_router.router)
+    app.include_router(analyses.router)
+    _mount_viewer(app)
+    if settings.api_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.api_cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Content-Type", "X-API-Key", "Prefer"],
+            expose_headers=["Location", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    return app
+
+
+def _mount_viewer(app: FastAPI) -> None:
+    if not (STATIC_DIR / "index.html").is_file():  # pragma: no cover - broken install
+        LOGGER.warning("viewer files missing in %s", STATIC_DIR)
+        return
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Any:
+        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

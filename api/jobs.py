@@ -1,0 +1,457 @@
+"""Analysis jobs: a bounded thread pool running fetch → analyse → write, state in the database.
+
+Each process has an ``instance`` id; it owns the jobs it queued and refreshes their heartbeat.
+Jobs whose owner stopped (released at a clean shutdown, or silent for three heartbeats after a
+crash) are taken over by a live process: resumed from the stored request, or marked
+``failed/interrupted`` when resuming is off or the job used up its attempts. No job is lost
+silently.
+
+Artefacts go to ``<data_dir>/analyses/<id>/`` where ``id`` is a server-made uuid4 hex and the
+names come from :data:`ARTEFACTS`; the folder appears atomically (written under a temporary
+name, then renamed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import inspect
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agrostress.settings import Settings
+from api.db import ACTIVE, Store, utcnow
+from api.errors import ApiError, jsonable
+from api.registry import ModelRegistry, ServedModel
+from api.zones import class_zones, map_bounds_wgs84
+
+LOGGER = logging.getLogger("agrostress.api.jobs")
+
+ARTEFACTS: dict[str, str] = {
+    "stress_map.tif": "image/tiff",
+    "probabilities.tif": "image/tiff",
+    "stress_map.png": "image/png",
+    "attributions.json": "application/json",
+    "attributions.png": "image/png",
+    "evidence.tif": "image/tiff",
+    "summary.json": "application/json",
+    "zones.geojson": "application/geo+json",
+    "attributions_fields.png": "image/png",
+    "evidence.png": "image/png",
+    "trajectories.png": "image/png",
+    "probability_histogram.png": "image/png",
+}
+"""The artefacts that can be served, with their media types (the allow-list)."""
+
+ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+ERROR_STATUS: dict[str, int] = {
+    "invalid_geometry": 422,
+    "source_config": 422,
+    "no_data": 422,
+    "no_coverage": 422,
+    "analysis_rejected": 422,
+    "source_credentials": 503,
+    "upstream_error": 502,
+    "invalid_cube": 502,
+    "model_unavailable": 503,
+    "core_unavailable": 503,
+    "interrupted": 503,
+    "out_of_memory": 507,
+    "analysis_failed": 500,
+}
+"""HTTP status of a failed analysis's error code (answer of a synchronous request)."""
+
+
+class JobInterrupted(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside a job when the process shuts down; the job is handed over, not failed."""
+
+
+@dataclass(frozen=True)
+class Core:
+    """The core path the jobs call (swappable for tests and benchmarks of the service)."""
+
+    fetch_cube: Callable[..., Any]
+    analyse: Callable[..., Any]
+    write_outputs: Callable[..., Any]
+
+
+def default_core() -> tuple[Core | None, str | None]:
+    """The library's core path, or None and why not."""
+    try:
+        from agrostress import analysis
+        from pipelines.ingest import fetch_cube
+    except ImportError as e:  # pragma: no cover - broken install
+        return None, f"cannot import the core path: {e}"
+    analyse = getattr(analysis, "analyse", None)
+    write_outputs = getattr(analysis, "write_outputs", None)
+    if not callable(analyse) or not callable(write_outputs):
+        return None, "agrostress.analysis.analyse / write_outputs are not available"
+    return Core(fetch_cube, analyse, write_outputs), None
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(error code, user message) of a job failure."""
+    from agrostress.cube import CubeError
+    from agrostress.ingest import (
+        AOIError,
+        CoverageError,
+        CredentialsError,
+        EmptyCatalogueError,
+        SourceConfigError,
+        UpstreamError,
+    )
+
+    table: list[tuple[type[BaseException], str]] = [
+        (AOIError, "invalid_geometry"),
+        (SourceConfigError, "source_config"),
+        (CredentialsError, "source_credentials"),
+        (EmptyCatalogueError, "no_data"),
+        (CoverageError, "no_coverage"),
+        (UpstreamError, "upstream_error"),
+        (CubeError, "invalid_cube"),
+        (MemoryError, "out_of_memory"),
+    ]
+    for cls, code in table:
+        if isinstance(exc, cls):
+            return code, str(exc) or cls.__name__
+    if isinstance(exc, ValueError):
+        return "analysis_rejected", str(exc) or "the data cannot be analysed"
+    return "analysis_failed", "the analysis failed unexpectedly (logged on the server)"
+
+
+class _Progress:
+    """Maps fetch/analyse progress to 0..1, writes it (throttled), and checks for shutdown."""
+
+    FETCH, ANALYSE = (0.02, 0.45), (0.45, 0.95)
+
+    def __init__(self, runner: JobRunner, analysis_id: str):
+        self.runner, self.id = runner, analysis_id
+        self.last_write, self.last_stage = 0.0, ""
+
+    def set(self, stage: str, value: float, *, force: bool = False) -> None:
+        if self.runner.stopping.is_set():
+            raise JobInterrupted(self.id)
+        now = time.monotonic()
+        if force or stage != self.last_stage or now - self.last_write > 0.5:
+            self.last_write, self.last_stage = now, stage
+            self.runner.store.update(
+                self.id,
+                owner=self.runner.instance,
+                stage=stage[:32],
+                progress=round(min(max(value, 0.0), 1.0), 4),
+            )
+
+    def _scaled(self, span: tuple[float, float], done: int, total: int) -> float:
+        frac = done / total if total else 1.0
+        return span[0] + (span[1] - span[0]) * min(max(frac, 0.0), 1.0)
+
+    def fetch(self, stage: str, done: int, total: int) -> None:
+        self.set(str(stage or "fetch"), self._scaled(self.FETCH, done, total))
+
+    def analyse(self, done: int, total: int) -> None:
+        self.set("analyse", self._scaled(self.ANALYSE, done, total))
+
+
+class JobRunner:
+    """Runs analyses in a bounded pool; owns their rows while they are active."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        models: ModelRegistry,
+        core: Core | None,
+        data_dir: Path,
+    ):
+        self.settings, self.store, self.models, self.core = settings, store, models, core
+        self.analyses_dir = Path(data_dir) / "analyses"
+        self.analyses_dir.mkdir(parents=True, exist_ok=True)
+        self.instance = uuid.uuid4().hex
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future[None]] = {}
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.api_job_workers, thread_name_prefix="agrostress-job"
+        )
+        self._beat = threading.Thread(target=self._beat_loop, name="agrostress-jobs-beat", daemon=True)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Take over orphaned jobs now, then keep heartbeat and takeover running."""
+        self._clean_tmp()
+        self.recover()
+        self._beat.start()
+
+    def shutdown(self, grace_s: float = 10.0) -> None:
+        """Stop: cancel queued jobs, interrupt running ones, release every active row."""
+        self.stopping.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_s
+        for fut in list(self._futures.values()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(BaseException):  # cancelled / interrupted / reported
+                fut.result(timeout=remaining)
+        self._beat.join(timeout=5)
+        released = self.store.release(self.instance)
+        if released:
+            LOGGER.info("released %d unfinished job(s) for the next start", released)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._futures)
+
+    def alive(self) -> bool:
+        return not self.stopping.is_set() and self._beat.is_alive()
+
+    # ----------------------------------------------------------------- submission
+
+    def submit(self, analysis_id: str) -> Future[None]:
+        """Queue a job this process owns; 429 when the queue is full."""
+        with self._lock:
+            if self.stopping.is_set():
+                raise ApiError(503, "shutting_down", "the server is shutting down; retry later")
+            if len(self._futures) >= self.settings.api_max_pending_jobs:
+                raise ApiError(
+                    429,
+                    "queue_full",
+                    f"{len(self._futures)} analyses are queued or running on this server "
+                    f"(limit {self.settings.api_max_pending_jobs}, "
+                    "AGROSTRESS_API_MAX_PENDING_JOBS); retry later",
+                    headers={"Retry-After": "10"},
+                )
+            fut = self._executor.submit(self._run, analysis_id)
+            self._futures[analysis_id] = fut
+        fut.add_done_callback(lambda _f: self._forget(analysis_id))
+        return fut
+
+    def _forget(self, analysis_id: str) -> None:
+        with self._lock:
+            self._futures.pop(analysis_id, None)
+
+    # ----------------------------------------------------------------- takeover
+
+    def recover(self) -> int:
+        """Resume or fail jobs whose owner is gone; returns how many were taken over."""
+        stale = utcnow() - dt.timedelta(seconds=3 * self.settings.api_job_heartbeat_s)
+        n = 0
+        for row in self.store.orphans(stale):
+            if row["id"] in self._futures or self.stopping.is_set():
+                continue
+            resume = (
+                self.settings.api_resume_jobs
+                and row["attempts"] < self.settings.api_job_max_attempts
+            )
+            if resume and self.pending < self.settings.api_max_pending_jobs:
+                if self.store.claim(row, self.instance, status="queued", stage="resumed",
+                                    progress=0.0):
+                    LOGGER.warning("resuming interrupted analysis %s", row["id"])
+                    try:
+                        self.submit(row["id"])
+                    except ApiError:  # stopping meanwhile: no heartbeat = the next process's
+                        self.store.update(row["id"], heartbeat_at=None)
+                    n += 1
+            elif not resume and self.store.claim(
+                row,
+                self.instance,
+                status="failed",
+                stage="failed",
+                error_code="interrupted",
+                error_message=(
+                    "the server stopped while this analysis was "
+                    f"{'running' if row['status'] == 'running' else 'queued'}"
+                    f" (after {row['attempts']} attempt(s)); submit it again"
+                ),
+                finished_at=utcnow(),
+            ):
+                LOGGER.warning("analysis %s was interrupted: marked failed", row["id"])
+                n += 1
+        return n
+
+    def _beat_loop(self) -> None:
+        while not self.stopping.wait(self.settings.api_job_heartbeat_s):
+            try:
+                self.store.heartbeat(self.instance)
+                self.recover()
+            except Exception:  # noqa: BLE001 - keep beating through transient DB errors
+                LOGGER.exception("job heartbeat failed")
+
+    def _clean_tmp(self, older_than_s: float = 6 * 3600) -> None:
+        """Remove temporary output folders left by a crash (old ones: others may be writing)."""
+        now = time.time()
+        for p in self.analyses_dir.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                if now - p.stat().st_mtime > older_than_s:
+                    shutil.rmtree(p, ignore_errors=True)
+
+    # ----------------------------------------------------------------- the job
+
+    def _run(self, analysis_id: str) -> None:
+        row = self.store.get(analysis_id)
+        if row is None or row["status"] not in ACTIVE or row["owner"] != self.instance:
+            return
+        progress = _Progress(self, analysis_id)
+        try:
+            served = self.models.get(row["model_id"])
+            if self.core is None:
+                raise ApiError(503, "core_unavailable", "the analysis core is not available")
+            if served is None:
+                raise ApiError(
+                    503, "model_unavailable", f"model {row['model_id']!r} is not loaded"
+                )
+            if self.stopping.is_set():
+                raise JobInterrupted(analysis_id)
+            self.store.update(
+                analysis_id,
+                owner=self.instance,
+                status="running",
+                stage="fetch",
+                progress=0.01,
+                started_at=utcnow(),
+                attempts=row["attempts"] + 1,
+            )
+            result = self._execute(analysis_id, row["request"], served, progress)
+        except JobInterrupted:
+            LOGGER.info("analysis %s interrupted by shutdown", analysis_id)
+            return
+        except ApiError as e:
+            self._fail(analysis_id, e.code, e.message)
+            return
+        except BaseException as e:  # noqa: BLE001 - a job never takes the process down
+            if self.stopping.is_set():  # e.g. the interruption re-raised by a source's threads
+                LOGGER.info("analysis %s stopped by shutdown (%s)", analysis_id, type(e).__name__)
+                return
+            code, message = classify(e)
+            if code == "analysis_failed":
+                LOGGER.exception("analysis %s failed", analysis_id)
+            else:
+                LOGGER.info("analysis %s failed: %s: %s", analysis_id, code, message)
+            self._fail(analysis_id, code, message)
+            return
+        self.store.update(
+            analysis_id,
+            owner=self.instance,
+            status="done",
+            stage="done",
+            progress=1.0,
+            result=result,
+            finished_at=utcnow(),
+        )
+
+    def _fail(self, analysis_id: str, code: str, message: str) -> None:
+        self.store.update(
+            analysis_id,
+            owner=self.instance,
+            status="failed",
+            stage="failed",
+            error_code=code,
+            error_message=message[:2000],
+            finished_at=utcnow(),
+        )
+
+    def _execute(
+        self, analysis_id: str, req: dict[str, Any], served: ServedModel, progress: _Progress
+    ) -> dict[str, Any]:
+        import geopandas as gpd
+        import shapely
+
+        assert self.core is not None
+        fields = gpd.GeoDataFrame.from_features(req["fields"]["features"], crs="EPSG:4326")
+        fields["field_id"] = fields["field_id"].astype("int64")
+        names = {int(fid): name for fid, name in zip(fields["field_id"], fields["name"], strict=True)}
+        union = shapely.union_all(fields.geometry.values)
+        cache_dir = self.settings.cache_dir if self.settings.api_use_cache else None
+        progress.set("fetch", 0.02, force=True)
+        cube = self.core.fetch_cube(
+            req["source"],
+            union,
+            req["start"],
+            req["end"],
+            cache_dir=cache_dir,
+            settings=self.settings,
+            progress=progress.fetch,
+            max_area_km2=None,
+            aoi_crs="EPSG:4326",
+        )
+        progress.set("analyse", self._ANALYSE_START, force=True)
+        with served.lock:
+            result = self.core.analyse(
+                cube,
+                served.model,
+                fields=fields[["field_id", "geometry"]],
+                explain=bool(req.get("explain")),
+                method=req.get("method", "ig"),
+                progress=progress.analyse,
+            )
+        progress.set("write", 0.95, force=True)
+        return self._write(analysis_id, result, served, names)
+
+    _ANALYSE_START = _Progress.ANALYSE[0]
+
+    def artefact_dir(self, analysis_id: str) -> Path:
+        """The artefact folder of a (validated) analysis id."""
+        if not ID_RE.fullmatch(analysis_id):
+            raise ValueError("invalid analysis id")
+        return self.analyses_dir / analysis_id
+
+    def _write_options(self) -> dict[str, Any]:
+        """``plots=`` when the core's write_outputs takes it (an addition to the contract)."""
+        try:
+            params = inspect.signature(self.core.write_outputs).parameters  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            return {}
+        return {"plots": self.settings.api_plots} if "plots" in params else {}
+
+    def _write(
+        self,
+        analysis_id: str,
+        result: Any,
+        served: ServedModel,
+        names: dict[int, str | None],
+    ) -> dict[str, Any]:
+        final = self.artefact_dir(analysis_id)
+        tmp = self.analyses_dir / f".{analysis_id}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.mkdir(parents=True)
+        try:
+            self.core.write_outputs(result, tmp, **self._write_options())  # type: ignore[union-attr]
+            bounds = None
+            if (tmp / "stress_map.tif").is_file():
+                zones = class_zones(tmp / "stress_map.tif", list(served.card.class_names))
+                (tmp / "zones.geojson").write_text(json.dumps(zones))
+                bounds = map_bounds_wgs84(tmp / "stress_map.tif")
+            current = self.store.get(analysis_id)
+            if current is None or current["owner"] != self.instance:
+                raise JobInterrupted(analysis_id)  # taken over meanwhile: its run writes
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fields = []
+        for f in getattr(result, "fields", None) or []:
+            d = jsonable(dict(f))
+            fid = d.get("field_id")
+            d["name"] = names.get(int(fid)) if isinstance(fid, int | float) else None
+            fields.append(d)
+        return {
+            "fields": fields,
+            "totals": jsonable(getattr(result, "totals", None) or {}),
+            "artefacts": sorted(n for n in ARTEFACTS if (final / n).is_file()),
+            "map_bounds_wgs84": bounds,
+        }

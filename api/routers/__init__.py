@@ -1,0 +1,1 @@
+"""The service's routers: health (unversioned), models and analyses (under /v1)."""

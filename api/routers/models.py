@@ -1,0 +1,32 @@
+"""The served models and the data sources this server accepts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api.schemas import ErrorResponse, ModelInfo, SourceInfo, SourceName
+from api.service import Service, get_service, require_api_key
+from api.validation import source_problem
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["models"],
+    dependencies=[Depends(require_api_key)],
+    responses={401: {"model": ErrorResponse, "description": "missing or wrong API key"}},
+)
+
+
+@router.get("/models", response_model=list[ModelInfo], summary="Models served (from their cards)")
+def list_models(svc: Service = Depends(get_service)) -> list[ModelInfo]:
+    return [ModelInfo(**m.info()) for m in svc.models.models.values()]
+
+
+@router.get(
+    "/sources", response_model=list[SourceInfo], summary="Data sources and their availability"
+)
+def list_sources(svc: Service = Depends(get_service)) -> list[SourceInfo]:
+    out = []
+    for s in SourceName:
+        problem = source_problem(s.value, svc.settings)
+        out.append(SourceInfo(name=s.value, available=problem is None, reason=problem))
+    return out

@@ -1,0 +1,89 @@
+"""The service's shared state (settings, database, models, job runner) and its dependencies."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from agrostress.settings import Settings
+from api.db import Store, default_url
+from api.errors import ApiError
+from api.jobs import Core, JobRunner, default_core
+from api.registry import ModelRegistry
+
+LOGGER = logging.getLogger("agrostress.api")
+
+API_KEY_HEADER = "X-API-Key"
+api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="required when the server sets AGROSTRESS_API_KEY",
+)
+
+
+@dataclass
+class Service:
+    """Everything the routes share; built once at start-up by the lifespan."""
+
+    settings: Settings
+    store: Store
+    models: ModelRegistry
+    runner: JobRunner
+    core_error: str | None = None
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def start(
+        cls,
+        settings: Settings,
+        *,
+        core: Core | None = None,
+        models: ModelRegistry | None = None,
+    ) -> Service:
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        core_error = None
+        if core is None:
+            core, core_error = default_core()
+            if core_error:
+                LOGGER.error("analyses are unavailable: %s", core_error)
+        if models is None:
+            models = ModelRegistry.load(settings.model_dir, settings.api_model_dirs)
+        if settings.api_torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.api_torch_threads)
+        store = Store(settings.api_database_url or default_url(data_dir))
+        runner = JobRunner(settings, store, models, core, data_dir)
+        runner.start()
+        return cls(settings, store, models, runner, core_error)
+
+    def close(self) -> None:
+        self.runner.shutdown()
+        self.store.close()
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def require_api_key(
+    request: Request, key: str | None = Depends(api_key_scheme)
+) -> None:
+    """401 unless the server has no key or the header carries it."""
+    expected = get_service(request).settings.api_key.get_secret_value()
+    if not expected:
+        return
+    if key is None or not hmac.compare_digest(key.encode(), expected.encode()):
+        raise ApiError(
+            401,
+            "unauthorized",
+            f"missing or wrong API key (send it in the {API_KEY_HEADER} header)",
+            headers={"WWW-Authenticate": API_KEY_HEADER},
+        )

@@ -1,0 +1,214 @@
+"""Checks of an analysis request against geometry rules and the configured limits.
+
+Everything a job needs is checked here, before anything is queued, so a bad request answers
+at once with 413/422 and a message naming the problem (and, for limits, the limit's value and
+setting).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.validation import explain_validity
+
+from agrostress.ingest import AOIError, load_aoi
+from agrostress.settings import Settings
+from api.errors import ApiError
+from api.schemas import AnalysisRequest, Feature, FeatureCollection
+
+CRS84 = "EPSG:4326"
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A checked request in the normalised form stored with the analysis."""
+
+    stored: dict[str, Any]
+    area_ha: float
+    extent_ha: float
+
+
+def _invalid(message: str, **details: Any) -> ApiError:
+    return ApiError(422, "invalid_geometry", message, details=details or None)
+
+
+def _limit(status: int, code: str, message: str, limit: float, setting: str) -> ApiError:
+    env = f"AGROSTRESS_{setting.upper()}"
+    return ApiError(
+        status,
+        code,
+        f"{message} (limit {limit:g}, {env})",
+        details={"limit": limit, "setting": env},
+    )
+
+
+def _features(req: AnalysisRequest) -> list[tuple[dict[str, Any], str | None]]:
+    """(GeoJSON geometry dict, name) per field, in request order."""
+    f = req.fields
+    if isinstance(f, FeatureCollection):
+        feats = list(f.features)
+    elif isinstance(f, Feature):
+        feats = [f]
+    else:
+        return [(f.model_dump(), None)]
+    out = []
+    for feat in feats:
+        props = feat.properties or {}
+        name = props.get("name", feat.id)
+        out.append((feat.geometry.model_dump(), None if name is None else str(name)[:200]))
+    return out
+
+
+def _rings(geom: dict[str, Any]) -> list[list[list[float]]]:
+    polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+    return [ring for poly in polys for ring in poly]
+
+
+def _check_coordinates(geoms: list[dict[str, Any]], settings: Settings) -> None:
+    n_vertices = sum(len(ring) for g in geoms for ring in _rings(g))
+    if n_vertices > settings.api_max_vertices:
+        raise _limit(
+            413,
+            "too_many_vertices",
+            f"the fields have {n_vertices} vertices",
+            settings.api_max_vertices,
+            "api_max_vertices",
+        )
+    for i, g in enumerate(geoms, start=1):
+        for ring in _rings(g):
+            for lon, lat, *_ in ring:
+                if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+                    raise _invalid(
+                        f"field {i}: coordinate ({lon:g}, {lat:g}) is out of range; GeoJSON "
+                        "positions are (longitude in [-180, 180], latitude in [-90, 90]) in "
+                        "EPSG:4326",
+                        field=i,
+                    )
+            if len(ring) < 4:
+                raise _invalid(
+                    f"field {i}: a polygon ring needs at least 4 positions (closed), "
+                    f"got {len(ring)}",
+                    field=i,
+                )
+            if ring[0][:2] != ring[-1][:2]:
+                raise _invalid(
+                    f"field {i}: polygon ring is not closed (first position {ring[0][:2]} "
+                    f"≠ last {ring[-1][:2]})",
+                    field=i,
+                )
+
+
+def _to_shape(geom: dict[str, Any], i: int) -> Polygon | MultiPolygon:
+    try:
+        shp = shape({"type": geom["type"], "coordinates": geom["coordinates"]})
+    except (ValueError, TypeError, shapely.errors.ShapelyError) as e:
+        raise _invalid(f"field {i}: not a valid {geom['type']}: {e}", field=i) from e
+    shp = shapely.force_2d(shp)
+    if shp.is_empty:
+        raise _invalid(f"field {i}: the polygon is empty", field=i)
+    if (shapely.make_valid(shp) if not shp.is_valid else shp).area == 0:
+        raise _invalid(f"field {i}: the polygon is empty (zero area)", field=i)
+    if not shp.is_valid:
+        why = explain_validity(shp)
+        m = re.fullmatch(r"(.+)\[(\S+) (\S+)\]", why)
+        where = f" at ({m.group(2)}, {m.group(3)})" if m else ""
+        raise _invalid(
+            f"field {i}: invalid polygon: {m.group(1) if m else why}{where}", field=i
+        )
+    return shp
+
+
+def source_problem(name: str, settings: Settings) -> str | None:
+    """Why ``name`` cannot be used on this server, or None."""
+    if name not in settings.api_sources:
+        return f"source {name!r} is disabled on this server (AGROSTRESS_API_SOURCES)"
+    if name == "sentinelhub" and not (
+        settings.sh_client_id or settings.sh_config_profile
+    ):
+        return "source 'sentinelhub' has no credentials on this server (AGROSTRESS_SH_CLIENT_ID)"
+    if name == "files" and settings.files_dir is None:
+        return "source 'files' has no folder on this server (AGROSTRESS_FILES_DIR)"
+    return None
+
+
+def prepare(req: AnalysisRequest, settings: Settings, model_id: str) -> PreparedRequest:
+    """Check ``req`` (geometry, limits, period, source) and normalise it for storage."""
+    problem = source_problem(req.source.value, settings)
+    if problem:
+        raise ApiError(422, "source_unavailable", problem)
+    if req.start > req.end:
+        raise ApiError(
+            422, "invalid_period", f"start {req.start} is after end {req.end}"
+        )
+    span = (req.end - req.start).days + 1
+    if span > settings.api_max_date_span_days:
+        raise _limit(
+            422,
+            "date_span_too_long",
+            f"the period {req.start}..{req.end} spans {span} days",
+            settings.api_max_date_span_days,
+            "api_max_date_span_days",
+        )
+    feats = _features(req)
+    if len(feats) > settings.api_max_fields:
+        raise _limit(
+            413,
+            "too_many_fields",
+            f"the request has {len(feats)} fields",
+            settings.api_max_fields,
+            "api_max_fields",
+        )
+    geoms = [g for g, _ in feats]
+    _check_coordinates(geoms, settings)
+    shapes = [_to_shape(g, i) for i, g in enumerate(geoms, start=1)]
+    union = shapely.union_all(shapes) if len(shapes) > 1 else shapes[0]
+    try:
+        aoi = load_aoi(union, crs=CRS84, max_area_km2=None)
+    except AOIError as e:
+        raise _invalid(f"fields: {e}") from e
+    area_ha = aoi.area_km2 * 100.0
+    if area_ha > settings.api_max_area_ha:
+        raise _limit(
+            413,
+            "area_too_large",
+            f"the fields cover {area_ha:,.1f} ha",
+            settings.api_max_area_ha,
+            "api_max_area_ha",
+        )
+    extent_ha = aoi.width * aoi.height * aoi.resolution**2 / 1e4
+    if extent_ha > settings.api_max_extent_ha:
+        raise _limit(
+            413,
+            "extent_too_large",
+            f"the fields' bounding box covers {extent_ha:,.1f} ha",
+            settings.api_max_extent_ha,
+            "api_max_extent_ha",
+        )
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"field_id": i, "name": name},
+            "geometry": json.loads(shapely.to_geojson(shp)),
+        }
+        for i, ((_, name), shp) in enumerate(zip(feats, shapes, strict=True), start=1)
+    ]
+    stored = {
+        "fields": {"type": "FeatureCollection", "features": features},
+        "start": req.start.isoformat(),
+        "end": req.end.isoformat(),
+        "source": req.source.value,
+        "model": model_id,
+        "explain": bool(req.explain),
+        "method": req.method.value,
+        "n_fields": len(features),
+        "area_ha": round(area_ha, 4),
+        "extent_ha": round(extent_ha, 4),
+        "received_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return PreparedRequest(stored=stored, area_ha=area_ha, extent_ha=extent_ha)

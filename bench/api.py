@@ -1,0 +1,218 @@
+"""REST service latency and throughput: a 50 ha field through ``POST /v1/analyses``.
+
+    python bench/api.py                          # default model (AGROSTRESS_MODEL_DIR)
+    python bench/api.py --model DIR --n 10 --concurrency 1,4,8 --requests 24
+
+Starts the real app (real core path) on 127.0.0.1 in this process with a temporary data dir,
+database and cache, then measures client-side latency (p50/p95) of synchronous requests:
+
+* ``simulated, cold``   — a new field each time: the simulator runs (no cache hit);
+* ``simulated, cached`` — the same field again: the cube comes from the ingestion cache;
+* ``files, uncached``   — a GeoTIFF folder (written from a simulated cube) read every time;
+* ``files, cached``     — the same request through the cache;
+
+and throughput (analyses/s) with C concurrent clients on cached fields. Without a loadable
+model an untrained FFDNN of the same shape is used (latency does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# This file is named like the ``api`` package: run as a script, its folder must not shadow it.
+_HERE, _ROOT = Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+START, END = "2024-03-01", "2024-07-20"
+
+
+def field(i: int, ha: float = 50.0) -> dict[str, Any]:
+    """A square field of ``ha`` hectares; ``i`` moves it (distinct fields, distinct cubes)."""
+    side = math.sqrt(ha * 1e4)
+    lon, lat = 5.0 + 0.02 * (i % 10), 51.0 + 0.02 * (i // 10)
+    dlat, dlon = side / 111_320.0, side / (111_320.0 * math.cos(math.radians(lat)))
+    ring = [[lon, lat], [lon + dlon, lat], [lon + dlon, lat + dlat], [lon, lat + dlat], [lon, lat]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def untrained_model(out: Path) -> Path:
+    """An FFDNN checkpoint with random weights (7 features × 29 steps, like the default)."""
+    import torch
+
+    from agrostress.models import ModelCard, create_model, save
+
+    feats = ["LAI", "LCC", "NDREI", "MTCI", "S2REP", "REDSI", "PSRI"]
+    norm = {"features": feats, "mean": [2.3, 35.4, 0.57, 2.9, 722.8, 152.1, 0.018],
+            "std": [1.1, 9.9, 0.13, 1.3, 4.9, 184.1, 0.041],
+            "lo": [0.6, 7.3, 0.21, 0.41, 696.7, -72.4, -0.046],
+            "hi": [5.6, 52.1, 0.81, 6.8, 732.3, 1039.2, 0.17]}
+    torch.manual_seed(0)
+    card = ModelCard(name="ffdnn-untrained", architecture="ffdnn", config={}, n_features=7,
+                     n_steps=29, feature_spec=feats, grid="60:200:5", normalisation=norm)
+    return save(create_model("ffdnn", n_features=7, n_steps=29, n_classes=3), card, out)
+
+
+def pick_model(arg: str | None, tmp: Path) -> tuple[Path, str]:
+    from agrostress.models import CheckpointError, load
+    from agrostress.settings import get_settings
+
+    path = Path(arg) if arg else get_settings().model_dir
+    try:
+        card = load(path).card
+        return path, f"{card.name} v{card.version} ({path})"
+    except (CheckpointError, OSError) as e:
+        if arg:
+            raise SystemExit(f"cannot load --model {arg}: {e}") from e
+        return untrained_model(tmp / "model"), f"untrained FFDNN ({path} not loadable: {e})"
+
+
+class Server:
+    def __init__(self, app: Any):
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise SystemExit("the server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(60)
+
+
+def post(url: str, fields: dict[str, Any], source: str) -> float:
+    body = {"fields": fields, "start": START, "end": END, "source": source}
+    t0 = time.perf_counter()
+    with httpx.Client(timeout=900) as c:
+        r = c.post(f"{url}/v1/analyses", json=body)
+    dt = time.perf_counter() - t0
+    if r.status_code != 201:
+        raise SystemExit(f"request failed: {r.status_code} {r.text[:500]}")
+    return dt
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    if len(v) == 1:
+        return v[0]
+    k = (len(v) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def clear(cache: Path) -> None:
+    for p in cache.glob("*"):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", help="checkpoint folder (default: AGROSTRESS_MODEL_DIR)")
+    ap.add_argument("--n", type=int, default=10, help="requests per cached/uncached scenario")
+    ap.add_argument("--cold", type=int, default=3, help="requests of the simulated-cold scenario")
+    ap.add_argument("--concurrency", default="1,4,8", help="client counts for throughput")
+    ap.add_argument("--requests", type=int, default=24, help="requests per throughput run")
+    ap.add_argument("--workers", type=int, default=4, help="AGROSTRESS_API_JOB_WORKERS")
+    ap.add_argument("--no-plots", action="store_true", help="AGROSTRESS_API_PLOTS=false")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+
+    from agrostress.cube import write_geotiff_folder
+    from agrostress.settings import Settings
+    from api.app import create_app
+    from pipelines.ingest import fetch_cube
+
+    tmp = Path(tempfile.mkdtemp(prefix="agrostress-bench-api-"))
+    model_dir, model_desc = pick_model(args.model, tmp)
+    base = field(0)
+    print(f"model: {model_desc}")
+    print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, "
+          f"optional plots: {'off' if args.no_plots else 'on'}")
+    t0 = time.perf_counter()
+    cube = fetch_cube("simulated", base, START, END, max_area_km2=None)
+    write_geotiff_folder(cube, tmp / "tiffs")
+    print(f"GeoTIFF folder for the files source: {cube.sizes['time']} dates, "
+          f"{cube.sizes['y']}x{cube.sizes['x']} px ({time.perf_counter() - t0:.1f} s)")
+    settings = Settings(_env_file=None, data_dir=tmp / "data", cache_dir=tmp / "cache",
+                        model_dir=model_dir, files_dir=tmp / "tiffs",
+                        api_job_workers=args.workers, api_max_pending_jobs=1000,
+                        api_sources=["simulated", "files"], api_sync_timeout_s=900,
+                        api_plots=not args.no_plots)
+    srv = Server(create_app(settings))
+    rows: list[dict[str, Any]] = []
+
+    def record(name: str, lat: list[float]) -> None:
+        row = {"scenario": name, "n": len(lat), "p50_s": pct(lat, 0.5), "p95_s": pct(lat, 0.95),
+               "mean_s": statistics.fmean(lat)}
+        rows.append(row)
+        print(f"  {name:<22} n={row['n']:<3} p50 {row['p50_s']:6.2f} s   p95 {row['p95_s']:6.2f} s")
+
+    try:
+        print("latency (sequential, one client):")
+        record("simulated, cold", [post(srv.url, field(i), "simulated")
+                                   for i in range(1, args.cold + 1)])
+        post(srv.url, base, "simulated")  # warm the cache for the base field
+        record("simulated, cached", [post(srv.url, base, "simulated") for _ in range(args.n)])
+        uncached = []
+        for _ in range(args.n):
+            clear(settings.cache_dir)
+            uncached.append(post(srv.url, base, "files"))
+        record("files, uncached", uncached)
+        record("files, cached", [post(srv.url, base, "files") for _ in range(args.n)])
+
+        print(f"throughput (cached simulated fields, {args.requests} requests, "
+              f"{args.workers} job workers):")
+        warm = [field(i) for i in range(1, 4)]
+        for f in warm:  # (re)fill the cache: the files runs above cleared it
+            post(srv.url, f, "simulated")
+        for c in (int(x) for x in args.concurrency.split(",")):
+            jobs = [warm[i % len(warm)] for i in range(args.requests)]
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(c) as pool:
+                lat = list(pool.map(lambda f: post(srv.url, f, "simulated"), jobs))
+            wall = time.perf_counter() - t0
+            row = {"scenario": f"throughput c={c}", "n": len(lat), "p50_s": pct(lat, 0.5),
+                   "p95_s": pct(lat, 0.95), "mean_s": statistics.fmean(lat),
+                   "per_s": len(lat) / wall, "per_min": 60 * len(lat) / wall}
+            rows.append(row)
+            print(f"  clients={c:<3} {row['per_s']:5.2f} analyses/s ({row['per_min']:5.1f}/min)  "
+                  f"p50 {row['p50_s']:6.2f} s   p95 {row['p95_s']:6.2f} s")
+    finally:
+        srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print("\n| scenario | n | p50 (s) | p95 (s) | analyses/s |\n|---|---|---|---|---|")
+    for r in rows:
+        per = f"{r['per_s']:.2f}" if "per_s" in r else ""
+        print(f"| {r['scenario']} | {r['n']} | {r['p50_s']:.2f} | {r['p95_s']:.2f} | {per} |")
+    if args.json:
+        args.json.write_text(json.dumps({"model": model_desc, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Fixtures for the analysis tests: small easy scenes and tiny checkpoints, built once.
+
+One trained model serves every test: a small FFDNN on a spec that includes SWIR bands (so the
+rust sanity test can compare red-edge/pigment features with SWIR), trained a few epochs on two
+small easy scenes. The scene the tests analyse is a third, independent one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agrostress.simulate import SimulationConfig, simulate_scene
+
+SPEC = "LAI,LCC,NDREI,PSRI,REDSI,B11,B12"
+GRID = "60:200:5"
+TINY_FFDNN = {
+    "channels": 16, "depth": 1, "primary_types": 4, "primary_dim": 4, "class_dim": 8,
+    "routing_iterations": 2,
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """One torch thread: on a shared 2-core machine OpenMP spin-waiting makes 2 threads
+    many times slower than 1 for these tiny models."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _simulate(**kw):
+    """simulate_scene, keeping torch at one thread (the simulator's numba/OpenMP kernels
+    reset the process-wide OpenMP thread count)."""
+    import torch
+
+    out = simulate_scene(SimulationConfig(difficulty="easy", **kw))
+    torch.set_num_threads(1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def train_scenes():
+    """Two 48×48 px easy scenes with 9 fields each (training data of the fixture model)."""
+    return [_simulate(fields=9, size=48, seed=s) for s in (601, 602)]
+
+
+@pytest.fixture(scope="session")
+def scene():
+    """The analysed scene: 40×40 px, 6 fields (two per class), easy, independent seed."""
+    return _simulate(fields=6, size=40, seed=7)
+
+
+@pytest.fixture(scope="session")
+def cube(scene):
+    return scene[0]
+
+
+@pytest.fixture(scope="session")
+def fields_gdf(scene):
+    return scene[1]
+
+
+@pytest.fixture(scope="session")
+def model_dir(train_scenes, tmp_path_factory):
+    """A small FFDNN checkpoint (SWIR-including spec), trained on the two training scenes."""
+    from agrostress.models import save
+    from agrostress.training import TrainConfig, load_training_data, train_model
+
+    data = load_training_data([s[0] for s in train_scenes], SPEC, GRID)
+    model, _ = train_model(
+        "ffdnn", data,
+        TrainConfig(epochs=12, batch_size=256, lr=1e-2, patience=30, model_config=TINY_FFDNN,
+                    threads=1),
+    )
+    return save(model.module, model.card, tmp_path_factory.mktemp("models") / "tiny_ffdnn")
+
+
+@pytest.fixture(scope="session")
+def model(model_dir):
+    from agrostress.models import load
+
+    return load(model_dir)
+
+
+@pytest.fixture(scope="session")
+def analysed(cube, model):
+    """One explained analysis of the scene (IG), shared by read-only tests."""
+    from agrostress.analysis import analyse
+
+    return analyse(cube, model, explain=True, explain_pixels=12)
+
+
+@pytest.fixture(scope="session")
+def written(analysed, tmp_path_factory):
+    """The files of :func:`analysed`."""
+    from agrostress.analysis import write_outputs
+
+    out = tmp_path_factory.mktemp("outputs") / "run"
+    return out, write_outputs(analysed, out)
+
+
+def untrained_model(cube, arch: str = "ffdnn", spec: str = SPEC, **config):
+    """A LoadedModel with random weights and the cube's own normalisation (no training)."""
+    import torch
+
+    from agrostress.models import LoadedModel, ModelCard, create_model
+    from agrostress.preprocess import FeatureSpec, NormStats, TemporalGrid, feature_stack
+
+    torch.manual_seed(0)
+    fspec, grid = FeatureSpec.parse(spec), TemporalGrid.parse(GRID)
+    fs = feature_stack(cube, fspec, grid)
+    norm = NormStats.fit(fs)
+    module = create_model(arch, n_features=len(fspec), n_steps=len(grid), n_classes=3, **config)
+    module.eval()
+    card = ModelCard(
+        name=f"untrained-{arch}", architecture=arch, config=dict(config), n_features=len(fspec),
+        n_steps=len(grid), feature_spec=list(fspec.names), grid=str(grid),
+        normalisation=norm.to_dict(),
+    )
+    return LoadedModel(card=card, module=module, norm=norm)
+
+
+def cloudy_cube(cube, rows: slice, cols: slice):
+    """``cube`` with every observation of a block marked cloudy (SCL 9) → insufficient data."""
+    out = cube.copy(deep=True)
+    scl = out["scl"].values.copy()
+    scl[:, rows, cols] = 9
+    out["scl"] = (out["scl"].dims, scl)
+    return out
+
+
+def png_is_nontrivial(path) -> bool:
+    """A decodable PNG of reasonable size with real content (many distinct colours)."""
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(path)
+    if img.ndim != 3 or min(img.shape[:2]) < 200:
+        return False
+    rgb = (img[::2, ::2, :3] * 255).astype(np.uint32)
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    return len(np.unique(packed)) > 20 and float(img[..., :3].std()) > 0.05

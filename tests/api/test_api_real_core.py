@@ -1,0 +1,105 @@
+"""The service over the real core path (simulated source): answers equal the library's own.
+
+Skipped until ``agrostress.analysis.analyse`` is implemented. The model is the tiny
+random-weight checkpoint of ``conftest`` (the plumbing, not the science, is under test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import httpx
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from api_fakes import field_polygon
+from api_helpers import LiveServer, real_core_available
+
+from agrostress.settings import Settings
+
+pytestmark = [
+    pytest.mark.network,
+    pytest.mark.slow,
+    pytest.mark.skipif(not real_core_available(), reason="agrostress.analysis not implemented yet"),
+]
+
+START, END = "2024-03-01", "2024-07-20"
+
+
+def body(fields: dict[str, Any], **over: Any) -> dict[str, Any]:
+    return {"fields": fields, "start": START, "end": END, "source": "simulated", **over}
+
+
+def library_answer(fields: dict[str, Any], settings: Settings, model_dir: Path) -> list[dict[str, Any]]:
+    """What the core path itself says for the field (through the same ingestion cache)."""
+    from agrostress.analysis import analyse
+    from agrostress.models import load
+    from pipelines.ingest import fetch_cube
+
+    geom = shapely.geometry.shape(fields)
+    cube = fetch_cube("simulated", geom, START, END, cache_dir=settings.cache_dir,
+                      settings=settings, max_area_km2=None, aoi_crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame({"field_id": [1]}, geometry=[geom], crs="EPSG:4326")
+    return analyse(cube, load(model_dir), fields=gdf).fields
+
+
+def same_field(got: dict[str, Any], want: dict[str, Any]) -> None:
+    assert got["call"] == want["call"]
+    assert got["valid_pixel_share"] == pytest.approx(want["valid_pixel_share"])
+    assert got["area_ha"] == pytest.approx(want["area_ha"])
+    for k, v in want["class_fractions"].items():
+        assert got["class_fractions"][k] == pytest.approx(v, abs=1e-9)
+    for k, v in want["mean_probabilities"].items():
+        assert got["mean_probabilities"][k] == pytest.approx(v, rel=1e-5, abs=1e-7)
+
+
+def test_simulated_field_end_to_end(serve: Callable[..., LiveServer],
+                                    make_settings: Callable[..., Settings], model_dir: Path) -> None:
+    settings = make_settings()
+    srv = serve(settings, core=None)
+    field = field_polygon(5.0, 51.0, 300)
+    with srv.client(timeout=600) as c:
+        r = c.post("/v1/analyses", json=body(field, explain=True))
+        assert r.status_code == 201, r.text
+        a = r.json()
+        assert {"stress_map.tif", "probabilities.tif", "stress_map.png", "zones.geojson",
+                "attributions.json", "attributions.png"} <= set(a["links"])
+        (got,) = a["result"]["fields"]
+        assert got["call"] in (None, "healthy", "nitrogen_deficiency", "yellow_rust")
+        tif = c.get(a["links"]["stress_map.tif"]).content
+        zones = c.get(a["links"]["zones.geojson"]).json()
+        assert c.get(a["links"]["attributions.json"]).status_code == 200
+    with rasterio.MemoryFile(tif) as mem, mem.open() as src:
+        arr = src.read(1)
+    counts = {z["properties"]["class_id"]: z["properties"]["pixels"] for z in zones["features"]}
+    assert counts == {k: int(n) for k, n in zip(*np.unique(arr[arr != 255], return_counts=True),
+                                                  strict=True)}
+    (want,) = library_answer(field, settings, model_dir)
+    same_field(got, want)
+
+
+def test_twenty_simultaneous_real_analyses(serve: Callable[..., LiveServer],
+                                           make_settings: Callable[..., Settings],
+                                           model_dir: Path) -> None:
+    settings = make_settings(api_job_workers=4, api_plots=False)
+    srv = serve(settings, core=None)
+    fields = [field_polygon(5.0 + 0.006 * i, 51.0, 150 + 40 * i) for i in range(2)]
+    expected = [library_answer(f, settings, model_dir)[0] for f in fields]  # also warms the cache
+    jobs = [i % len(fields) for i in range(20)]
+
+    def post(i: int) -> httpx.Response:
+        with httpx.Client(base_url=srv.url, timeout=600) as c:
+            return c.post("/v1/analyses", json=body(fields[i]))
+
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(pool.map(post, jobs))
+    assert len({r.json()["id"] for r in responses}) == 20
+    for i, r in zip(jobs, responses, strict=True):
+        assert r.status_code == 201, r.text
+        (got,) = r.json()["result"]["fields"]
+        same_field(got, expected[i])

@@ -1,0 +1,40 @@
+"""Schemathesis against the live server's OpenAPI schema: no request may cause a 5xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis", reason="pip install schemathesis")
+
+from api_fakes import FakeCore  # noqa: E402
+from api_helpers import LiveServer  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+
+from agrostress.settings import Settings  # noqa: E402
+from api.app import create_app  # noqa: E402
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[Any]:
+    tmp = tmp_path_factory.mktemp("schemathesis")
+    cfg = Settings(_env_file=None, data_dir=tmp / "data", cache_dir=tmp / "cache",
+                   model_dir=model_dir, api_sources=["simulated"], api_max_body_bytes=200_000)
+    srv = LiveServer(create_app(cfg, core=FakeCore().core())).start()
+    yield schemathesis.openapi.from_url(f"{srv.url}/openapi.json")
+    srv.stop()
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case: Any) -> None:
+    case.call_and_validate(checks=[not_a_server_error], timeout=60)
