@@ -54,7 +54,20 @@ def same_pad(kernel_size: int, dilation: int = 1) -> int:
 # --------------------------------------------------------------------------- Toeplitz
 
 
+def _normal_tensors(fn):
+    """Build cached constants outside ``torch.inference_mode``: a cached inference tensor
+    would later break autograd (e.g. explaining a model after it has predicted)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.inference_mode(False):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 @functools.lru_cache(maxsize=512)
+@_normal_tensors
 def _toeplitz_index(
     length: int, k: int, pad_left: int, dilation: int, device: torch.device
 ) -> Tensor:
@@ -201,6 +214,7 @@ def dw_conv(
 
 
 @functools.lru_cache(maxsize=128)
+@_normal_tensors
 def rdft_matrices(
     length: int, n_fft: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[Tensor, Tensor]:

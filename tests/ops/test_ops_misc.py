@@ -178,3 +178,18 @@ def test_convnext_takes_any_mixer() -> None:
 def test_spartan_requires_even_channels() -> None:
     with pytest.raises(ValueError, match="even"):
         create_op("spartan", channels=9)
+
+
+def test_gradients_work_after_inference_mode_calls():
+    """Cached constants built under inference_mode must not break a later backward pass."""
+    import torch
+
+    from agrostress.ops import create_op
+
+    for name in ("fourier", "long_conv", "dwconv"):
+        op = create_op(name, channels=4, length=13)
+        x = torch.randn(2, 4, 13)
+        with torch.inference_mode():
+            op(x)
+        y = op(x.clone().requires_grad_(True))
+        y.sum().backward()
