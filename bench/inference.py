@@ -1,0 +1,63 @@
+"""CPU inference throughput of the shipped model against TempCNN, in the same run.
+
+    python bench/inference.py [--model models/ffdnn] [--batch 8192] [--repeats 5] [--threads 2]
+
+Pixel-series per second on normalised inputs (the model call only, no preprocessing). TempCNN
+has the zoo's default configuration for the same input shape (untrained weights: the cost of a
+forward pass does not depend on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from agrostress.models import create_model, load
+
+
+def series_per_s(module: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
+    module.eval()
+    with torch.inference_mode():
+        module(x[:256])
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            module(x)
+            best = min(best, time.perf_counter() - t0)
+    return len(x) / best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="models/ffdnn")
+    ap.add_argument("--batch", type=int, default=8192)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    shipped = load(args.model)
+    t, f = shipped.card.n_steps, shipped.card.n_features
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((args.batch, t, f),
+                                                                  dtype=np.float32))
+    rows = [(f"{shipped.card.name} (shipped)", shipped.module),
+            ("tempcnn (zoo default)", create_model("tempcnn", n_features=f, n_steps=t))]
+    table = Table(title=f"inference, batch {args.batch}, {t} steps × {f} features, "
+                        f"{args.threads} threads (best of {args.repeats})")
+    for col in ("model", "params", "series/s"):
+        table.add_column(col, justify="right")
+    rates = []
+    for name, module in rows:
+        rate = series_per_s(module, x, args.repeats)
+        rates.append(rate)
+        table.add_row(name, f"{sum(p.numel() for p in module.parameters()):,}", f"{rate:,.0f}")
+    Console().print(table)
+    Console().print(f"speed-up over TempCNN: {rates[0] / rates[1]:.1f}×")
+
+
+if __name__ == "__main__":
+    main()
