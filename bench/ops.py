@@ -1,0 +1,295 @@
+"""Operator-library benchmark: parameters, forward and forward+backward time per operator,
+with a plain depthwise ``nn.Conv1d`` (k = 7) baseline measured in the same run.
+
+    python bench/ops.py                       # B=4096, C=64, L in {12, 29, 48, 96}; 2-D 256x64x16x16
+    python bench/ops.py --quick               # B=512, fewer repeats (smoke run)
+    python bench/ops.py --ops fourier lka --lengths 29
+
+"fwd" is inference (eval mode, ``torch.no_grad``); "f+b" is a training step's forward and
+backward (train mode, loss = sum of outputs). Times are medians over ``--repeats`` runs
+after warm-up, in milliseconds. The Fourier unit is additionally measured path by path
+(auto / fft / dense / naive ``torch.fft`` FFC reference, same parameters), interleaved
+round-robin so that background load hits all variants alike; the script checks the two
+targets (auto >= 3x faster than naive at L = 29; auto never > 10 % slower than fft).
+Results go to ``bench/results/ops.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agrostress.ops import FourierConv, create_op, fourier_reference, list_ops  # noqa: E402
+
+BASELINE = "baseline_dwconv_k7"
+
+
+def _timeit(fn: Callable[[], object], repeats: int, warmup: int = 2) -> dict[str, float]:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return {"median": statistics.median(ts), "min": min(ts)}
+
+
+def _fwd(op: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    def run() -> object:
+        with torch.no_grad():
+            return op(x)
+
+    return run
+
+
+def _fwd_bwd(op: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    def run() -> object:
+        op.zero_grad(set_to_none=True)
+        x.grad = None
+        y = op(x)
+        y.sum().backward()
+        return None
+
+    return run
+
+
+def _build(name: str, channels: int, length: int | tuple[int, int], dims: int) -> nn.Module:
+    if name == BASELINE:
+        conv = nn.Conv1d if dims == 1 else nn.Conv2d
+        return conv(channels, channels, 7, padding=3, groups=channels)
+    return create_op(name, channels=channels, length=length, dims=dims)
+
+
+def _measure(op: nn.Module, x: torch.Tensor, repeats: int, backward: bool) -> dict[str, object]:
+    params = sum(p.numel() for p in op.parameters())
+    rec: dict[str, object] = {"params": params}
+    op.eval()
+    rec["fwd"] = _timeit(_fwd(op, x), repeats)
+    if backward:
+        op.train()
+        xg = x.clone().requires_grad_()
+        rec["fwd_bwd"] = _timeit(_fwd_bwd(op, xg), repeats)
+    return rec
+
+
+def fourier_paths(
+    batch: int, channels: int, lengths: list[int], repeats: int, ratio_global: float = 0.5
+) -> dict:
+    """Interleaved auto / fft / dense / naive timings of the Fourier unit (same weights).
+    ``ratio_global=1`` is the spectral (global) branch alone."""
+    out: dict[str, dict] = {}
+    for length in lengths:
+        m = create_op("fourier", channels=channels, length=length, ratio_global=ratio_global)
+        assert isinstance(m, FourierConv)
+        x = torch.randn(batch, channels, length)
+        xg = x.clone().requires_grad_()
+
+        def call(variant: str, inp: torch.Tensor, m: nn.Module = m) -> torch.Tensor:
+            if variant == "naive":
+                return fourier_reference(m, inp)
+            m.path = variant
+            return m(inp)
+
+        variants = ["auto", "fft", "dense", "naive"]
+        times: dict[str, dict[str, list[float]]] = {v: {"fwd": [], "fwd_bwd": []} for v in variants}
+        for mode in ("fwd", "fwd_bwd"):
+            m.train(mode == "fwd_bwd")
+            for rep in range(repeats + 2):
+                for v in variants:
+                    t0 = time.perf_counter()
+                    if mode == "fwd":
+                        with torch.no_grad():
+                            call(v, x)
+                    else:
+                        m.zero_grad(set_to_none=True)
+                        call(v, xg).sum().backward()
+                    if rep >= 2:  # warm-up
+                        times[v][mode].append((time.perf_counter() - t0) * 1e3)
+        m.path = "auto"
+        rec = {v: {k: statistics.median(t) for k, t in d.items()} for v, d in times.items()}
+        rec["min"] = {v: {k: min(t) for k, t in d.items()} for v, d in times.items()}
+        rec["auto_resolves_to"] = m.resolve(length)
+        out[str(length)] = rec
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--batch", type=int, default=4096)
+    ap.add_argument("--channels", type=int, default=64)
+    ap.add_argument("--lengths", type=int, nargs="+", default=[12, 29, 48, 96])
+    ap.add_argument("--batch2d", type=int, default=256)
+    ap.add_argument("--size2d", type=int, nargs=2, default=[16, 16])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--ops", nargs="*", default=None, help="subset of operator names")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument("--no-backward", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="B=512 (2-D: 64), 2 repeats")
+    ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "ops.json")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.batch, args.batch2d, args.repeats = 512, 64, 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    names1 = [BASELINE] + [n for n in list_ops(dims=1) if not args.ops or n in args.ops]
+    names2 = [BASELINE] + [n for n in list_ops(dims=2) if not args.ops or n in args.ops]
+    env = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "device": "cpu (no GPU available)",
+        "load_avg_start": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "command": "python bench/ops.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    results: dict[str, object] = {
+        "env": env,
+        "config": {
+            "batch": args.batch,
+            "channels": args.channels,
+            "lengths": args.lengths,
+            "batch2d": args.batch2d,
+            "size2d": args.size2d,
+            "repeats": args.repeats,
+        },
+    }
+    c, bwd = args.channels, not args.no_backward
+
+    one: dict[str, dict] = {}
+    for name in names1:
+        one[name] = {}
+        for length in args.lengths:
+            op = _build(name, c, length, 1)
+            x = torch.randn(args.batch, c, length)
+            one[name][str(length)] = _measure(op, x, args.repeats, bwd)
+            del op, x
+        print(f"  1-D {name:18s} done", file=sys.stderr, flush=True)
+    results["ops_1d"] = one
+
+    two: dict[str, dict] = {}
+    hw = tuple(args.size2d)
+    for name in names2:
+        op = _build(name, c, hw, 2)
+        x = torch.randn(args.batch2d, c, *hw)
+        two[name] = _measure(op, x, args.repeats, bwd)
+        print(f"  2-D {name:18s} done", file=sys.stderr, flush=True)
+    results["ops_2d"] = two
+
+    if not args.ops or "fourier" in args.ops:
+        reps = max(args.repeats, 9)  # identical code can differ by 20 % between runs here
+        results["fourier_paths"] = fp = fourier_paths(args.batch, c, args.lengths, reps)
+        checks: dict[str, object] = {}
+        spectral = fourier_paths(
+            args.batch,
+            c,
+            [29] if 29 in args.lengths else args.lengths[:1],
+            reps,
+            ratio_global=1.0,
+        )
+        results["fourier_paths_spectral_only"] = spectral
+        for stat in ("median", "min"):
+
+            def get(r: dict, v: str, k: str, stat: str = stat) -> float:
+                return r[v][k] if stat == "median" else r["min"][v][k]
+
+            for label, paths in (("", fp), ("spectral_only_", spectral)):
+                if "29" in paths:
+                    r = paths["29"]
+                    for k in ("fwd", "fwd_bwd"):
+                        key = f"{label}speedup_vs_naive_L29_{k}_{stat}"
+                        checks[key] = get(r, "naive", k) / get(r, "auto", k)
+            checks[f"worst_auto_over_fft_{stat}"] = max(
+                get(r, "auto", k) / get(r, "fft", k)
+                for r in fp.values()
+                for k in ("fwd", "fwd_bwd")
+            )
+        checks["target_3x_met"] = bool(
+            "speedup_vs_naive_L29_fwd_median" in checks
+            and checks["speedup_vs_naive_L29_fwd_median"] >= 3.0  # type: ignore[operator]
+        )
+        checks["target_10pct_met"] = checks["worst_auto_over_fft_median"] <= 1.10  # type: ignore[operator]
+        results["fourier_checks"] = checks
+    env["load_avg_end"] = os.getloadavg()
+
+    # ---- tables
+    lines = [
+        f"1-D: B={args.batch}, C={c}; ms (median of {args.repeats}); fwd = eval/no_grad, "
+        "f+b = train forward+backward",
+        "",
+    ]
+    head = "| op | params | " + " | ".join(f"L={n} fwd | L={n} f+b" for n in args.lengths) + " |"
+    lines += [head, "|" + "---|" * (2 + 2 * len(args.lengths))]
+    for name, recs in one.items():
+        cells = []
+        for n in args.lengths:
+            r = recs[str(n)]
+            cells += [_fmt(r["fwd"]["median"]), _fmt(r["fwd_bwd"]["median"]) if bwd else "-"]
+        lines.append(
+            f"| {name} | {next(iter(recs.values()))['params']:,} | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        f"2-D: B={args.batch2d}, C={c}, {hw[0]}x{hw[1]}",
+        "",
+        "| op | params | fwd | f+b |",
+        "|---|---|---|---|",
+    ]
+    for name, r in two.items():
+        lines.append(
+            f"| {name} | {r['params']:,} | {_fmt(r['fwd']['median'])} | "
+            f"{_fmt(r['fwd_bwd']['median']) if bwd else '-'} |"
+        )
+    if "fourier_paths" in results:
+        lines += [
+            "",
+            "Fourier unit by path (interleaved round-robin, median of max(repeats, 9); ms)",
+            "",
+            "| unit | L | auto -> | auto fwd | fft fwd | dense fwd | naive fwd | auto f+b "
+            "| fft f+b | dense f+b | naive f+b |",
+            "|" + "---|" * 11,
+        ]
+        for label, key in (
+            ("full (ratio 0.5)", "fourier_paths"),
+            ("spectral only (ratio 1)", "fourier_paths_spectral_only"),
+        ):
+            for n, r in results[key].items():  # type: ignore[union-attr]
+                lines.append(
+                    f"| {label} | {n} | {r['auto_resolves_to']} | "
+                    + " | ".join(_fmt(r[v]["fwd"]) for v in ("auto", "fft", "dense", "naive"))
+                    + " | "
+                    + " | ".join(_fmt(r[v]["fwd_bwd"]) for v in ("auto", "fft", "dense", "naive"))
+                    + " |"
+                )
+        lines += ["", "checks: " + json.dumps(results["fourier_checks"])]
+    table = "\n".join(lines)
+    results["table_markdown"] = table
+    print(table)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1))
+    print(f"\nwritten {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
