@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "predict",
     "demo",
+    "batch",
 )
 
 for _name in COMMAND_MODULES:

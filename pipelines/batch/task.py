@@ -1,0 +1,294 @@
+"""The tile task: ingest → preprocess → predict (→ explain) → the tile's COGs, on a worker.
+
+Everything the task needs travels in a picklable :class:`TileJob`; the task is pure in the
+sense that matters for Dask: it only reads its inputs and writes its own tile folder, so a
+task re-executed after a worker died (or run twice) is harmless.
+
+The tile folder ``tiles/<id>/`` is produced under a temporary name and renamed when complete
+(``stress_map.tif``, ``probabilities.tif``, … from :func:`agrostress.analysis.write_outputs`,
+plus ``tile.json``); a killed task leaves at most a ``.<id>.*.tmp`` folder nobody trusts.
+The model is loaded once per worker thread (a cache keyed by path and SHA-256; workers run
+one thread each by default, so once per worker process).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agrostress.atomic import atomic_path
+from agrostress.ingest.aoi import AOI
+
+TILE_META = "tile.json"
+REQUIRED_OUTPUTS = ("stress_map", "probabilities")
+NODATA_CLASS = 255
+
+_MODELS = threading.local()
+_LOADS: list[tuple[str, str]] = []
+_THREADS_SET: list[int] = []
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """One tile's work order (everything a worker needs, nothing it must look up)."""
+
+    tile_id: str
+    aoi: AOI
+    window: tuple[int, int, int, int]  # row_off, col_off, height, width of the tile in the AOI
+    source: str
+    start: str
+    end: str
+    model_dir: str
+    model_sha256: str
+    tiles_dir: str
+    fingerprint_id: str
+    explain: bool = False
+    settings: Any = None
+    analyse_tile: int = 256
+    torch_threads: int | None = 1
+
+
+# --------------------------------------------------------------------------- model cache
+
+
+def get_model(model_dir: str | Path, sha256: str | None = None) -> Any:
+    """This worker thread's copy of the checkpoint at ``model_dir``, loaded on first use.
+
+    Dask workers run one thread by default (``threads_per_worker=1``), so this is once per
+    worker process; a multi-threaded worker keeps one copy per thread because torch modules
+    (and caches inside some operators) are not safe to share between concurrent calls.
+    """
+    from agrostress.models import load
+
+    cache: dict[tuple[str, str], Any] = _MODELS.__dict__.setdefault("models", {})
+    key = (str(Path(model_dir).resolve()), sha256 or "")
+    model = cache.get(key)
+    if model is None:
+        if not Path(model_dir).is_dir():
+            raise FileNotFoundError(
+                f"model checkpoint {model_dir} is not visible on worker {socket.gethostname()}"
+                " (batch paths must be shared between the client and the workers)"
+            )
+        model = load(model_dir)
+        if sha256 and model.card.weights_sha256 != sha256:
+            raise RuntimeError(
+                f"model {model_dir} changed during the run (weights sha256 "
+                f"{model.card.weights_sha256[:12]}… ≠ {sha256[:12]}…)"
+            )
+        cache[key] = model
+        _LOADS.append(key)
+    return model
+
+
+def model_loads() -> int:
+    """How many times this process loaded a model (tests check 'once per worker')."""
+    return len(_LOADS)
+
+
+def _set_threads(n: int | None) -> None:
+    if not n or _THREADS_SET:
+        return
+    import torch
+
+    torch.set_num_threads(int(n))
+    _THREADS_SET.append(int(n))
+
+
+# --------------------------------------------------------------------------- the task
+
+
+def run_tile(job: TileJob) -> dict[str, Any]:
+    """Compute one tile and write its folder atomically; return timings, pixels, outputs."""
+    from agrostress import analysis as core
+    from pipelines.ingest import fetch_cube
+
+    _set_threads(job.torch_threads)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    model = get_model(job.model_dir, job.model_sha256)
+    timings["model_load"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    cube = fetch_cube(
+        job.source, job.aoi, job.start, job.end, settings=job.settings, max_area_km2=None
+    )
+    cube = cube.load() if hasattr(cube, "load") else cube
+    timings["read"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    result = core.analyse(cube, model, explain=job.explain, tile=job.analyse_tile)
+    analyse_s = time.perf_counter() - t
+    split = getattr(result, "timings", None) or {}
+    timings["read"] += float(split.get("read", 0.0))
+    for stage in ("preprocess", "model", "explain"):
+        if stage in split:
+            timings[stage] = float(split[stage])
+    timings["analyse_other"] = max(
+        0.0,
+        analyse_s
+        - sum(float(split.get(k, 0.0)) for k in ("read", "preprocess", "model", "explain")),
+    )
+    del cube
+
+    t = time.perf_counter()
+    row, col, h, w = job.window
+    result = crop_result(result, row, col, h, w)
+    inside = job.aoi.mask()[row : row + h, col : col + w]
+    pixels = count_pixels(result.classes, inside, model.card.class_names)
+    target = Path(job.tiles_dir) / job.tile_id
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        written = _write_outputs(core, result, tmp)
+        outputs = {str(k): Path(p).name for k, p in dict(written).items()}
+        missing = [k for k in REQUIRED_OUTPUTS if k not in outputs]
+        if missing:
+            raise RuntimeError(f"write_outputs did not write {missing} for tile {job.tile_id}")
+        meta = {
+            "tile_id": job.tile_id,
+            "fingerprint_id": job.fingerprint_id,
+            "pixels": pixels,
+            "outputs": outputs,
+            "window": list(job.window),
+        }
+        (tmp / TILE_META).write_text(json.dumps(meta, indent=1))
+    timings["write"] = time.perf_counter() - t
+    return {
+        "tile_id": job.tile_id,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "peak_rss_mb": _peak_rss_mb(),
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+        "pixels": pixels,
+        "outputs": outputs,
+    }
+
+
+def tile_is_complete(
+    tiles_dir: str | Path, tile_id: str, fingerprint: str
+) -> dict[str, Any] | None:
+    """The tile's ``tile.json`` when its folder is complete and from this request, else None."""
+    folder = Path(tiles_dir) / tile_id
+    try:
+        meta = json.loads((folder / TILE_META).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if meta.get("tile_id") != tile_id or meta.get("fingerprint_id") != fingerprint:
+        return None
+    outputs = meta.get("outputs") or {}
+    if any(k not in outputs or not (folder / outputs[k]).is_file() for k in REQUIRED_OUTPUTS):
+        return None
+    return meta
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _peak_rss_mb() -> float | None:
+    """The worker process's peak resident memory so far (MiB), where the OS tells."""
+    try:
+        import resource
+        import sys
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+    except (ImportError, OSError):  # pragma: no cover - Windows
+        return None
+
+
+def _write_outputs(core: Any, result: Any, folder: Path) -> dict[str, Any]:
+    """The core path's writer, without the optional plots when it can skip them."""
+    try:
+        params = inspect.signature(core.write_outputs).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        params = {}
+    if "plots" in params:
+        return dict(core.write_outputs(result, folder, plots=False))
+    return dict(core.write_outputs(result, folder))
+
+
+def crop_result(result: Any, row: int, col: int, h: int, w: int) -> Any:
+    """``result`` with every (…, y, x) array cut to the window (the tile without its halo)."""
+    full = tuple(result.classes.shape[-2:])
+    if (row, col, h, w) == (0, 0, *full):
+        return result
+    changes = {}
+    for f in dataclasses.fields(result):
+        if f.name in ("meta", "fields", "totals", "model_card", "timings"):
+            continue
+        value = getattr(result, f.name)
+        cropped = _crop(value, full, row, col, h, w)
+        if cropped is not value:
+            changes[f.name] = cropped
+    attributions = changes.get("attributions", getattr(result, "attributions", None))
+    if isinstance(attributions, dict) and isinstance(attributions.get("pixels"), dict):
+        changes["attributions"] = {
+            **attributions,
+            "pixels": _crop_pixels(attributions["pixels"], row, col, h, w),
+        }
+    meta = getattr(result, "meta", None)
+    if isinstance(meta, dict) and "transform" in meta:
+        a, b, c, d, e, f_ = list(meta["transform"])[:6]
+        changes["meta"] = {
+            **meta,
+            "shape": [h, w],
+            "transform": [a, b, c + col * a, d, e, f_ + row * e],
+            "batch_window": [row, col, h, w],
+        }
+    return dataclasses.replace(result, **changes)
+
+
+def _crop_pixels(px: dict[str, Any], row: int, col: int, h: int, w: int) -> dict[str, Any]:
+    """Keep the explained pixels inside the window, re-indexed to it."""
+    rows, cols = np.asarray(px["rows"]), np.asarray(px["cols"])
+    keep = (rows >= row) & (rows < row + h) & (cols >= col) & (cols < col + w)
+    n = rows.shape[0]
+    out: dict[str, Any] = {}
+    for k, v in px.items():
+        if isinstance(v, np.ndarray) and v.shape[:1] == (n,):
+            out[k] = v[keep]
+        elif isinstance(v, list) and len(v) == n:
+            out[k] = [x for x, ok in zip(v, keep, strict=True) if ok]
+        else:
+            out[k] = v
+    out["rows"] = rows[keep] - row
+    out["cols"] = cols[keep] - col
+    return out
+
+
+def _crop(value: Any, full: tuple[int, int], row: int, col: int, h: int, w: int) -> Any:
+    import xarray as xr
+
+    if isinstance(value, xr.DataArray):
+        if "y" in value.dims and "x" in value.dims:
+            return value.isel(y=slice(row, row + h), x=slice(col, col + w))
+        return value
+    if isinstance(value, np.ndarray):
+        if value.ndim >= 2 and tuple(value.shape[-2:]) == full:
+            return value[..., row : row + h, col : col + w]
+        return value
+    if isinstance(value, dict):
+        out = {k: _crop(v, full, row, col, h, w) for k, v in value.items()}
+        changed = any(out[k] is not value[k] for k in value)
+        return out if changed else value
+    return value
+
+
+def count_pixels(classes: Any, inside: np.ndarray, class_names: Any) -> dict[str, int]:
+    """Pixel counts per class inside the region, plus ``nodata`` (inside) and ``outside``."""
+    arr = np.asarray(getattr(classes, "values", classes))
+    inside = np.asarray(inside, dtype=bool)
+    out = {
+        str(name): int(np.count_nonzero((arr == k) & inside)) for k, name in enumerate(class_names)
+    }
+    out["nodata"] = int(np.count_nonzero(inside)) - sum(out.values())
+    out["outside"] = int(np.count_nonzero(~inside))
+    return out

@@ -1,0 +1,165 @@
+"""Fixtures for the batch tests: a tiny model, a simulated region written as files, clients."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import batch_helpers  # noqa: F401  (registers the test-only "slowfiles" source)
+import numpy as np
+import pytest
+import shapely
+from pyproj import Transformer
+from shapely.geometry import Polygon
+
+from agrostress.settings import Settings
+
+START, END = "2024-03-01", "2024-07-20"
+ORIGIN = (500000.0, 5320000.0)
+WIDTH, HEIGHT = 44, 36  # px of the simulated scene
+TILE = 24  # px: the region's 43 x 36 px grid makes 2 x 2 tiles, the east and south ones clipped
+FEATURES = ["LAI", "LCC", "NDREI", "MTCI", "S2REP", "REDSI", "PSRI"]
+NORM = {
+    "features": FEATURES,
+    "mean": [2.33, 35.4, 0.57, 2.95, 722.8, 152.1, 0.018],
+    "std": [1.1, 9.9, 0.13, 1.29, 4.9, 184.1, 0.041],
+    "lo": [0.62, 7.3, 0.21, 0.41, 696.7, -72.4, -0.046],
+    "hi": [5.6, 52.1, 0.81, 6.79, 732.3, 1039.2, 0.166],
+}
+
+
+@pytest.fixture(scope="session")
+def batch_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained (seeded) FFDNN checkpoint: enough to test the plumbing, fast to make."""
+    import torch
+
+    from agrostress.models import ModelCard, create_model, save
+    from agrostress.preprocess import TemporalGrid
+
+    torch.manual_seed(0)
+    grid = TemporalGrid.parse("60:200:5")
+    module = create_model("ffdnn", n_features=len(FEATURES), n_steps=len(grid), n_classes=3)
+    card = ModelCard(
+        name="batch-test",
+        architecture="ffdnn",
+        config={},
+        n_features=len(FEATURES),
+        n_steps=len(grid),
+        feature_spec=FEATURES,
+        grid=str(grid),
+        normalisation=NORM,
+    )
+    return save(module, card, tmp_path_factory.mktemp("model") / "ffdnn")
+
+
+def utm_to_wgs84(geom: Polygon) -> Polygon:
+    t = Transformer.from_crs(32631, 4326, always_xy=True)
+    return shapely.transform(geom, t.transform, interleaved=False)
+
+
+def region_polygon_utm() -> Polygon:
+    """An irregular polygon inside the simulated scene (edges not on the 10 m grid)."""
+    x0, y1 = ORIGIN
+    pts = [(23, 17), (401, 9), (433, 143), (352, 341), (118, 352), (12, 207)]
+    return Polygon([(x0 + dx, y1 - dy) for dx, dy in pts])
+
+
+@pytest.fixture(scope="session")
+def region_scene(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A simulated scene written as a GeoTIFF folder, its field polygons and a region file."""
+    from agrostress.cube import write_geotiff_folder
+    from agrostress.simulate import SimulationConfig, simulate_scene
+
+    root = tmp_path_factory.mktemp("region")
+    ds, fields = simulate_scene(
+        SimulationConfig(fields=5, width=WIDTH, height=HEIGHT, seed=3, origin=ORIGIN)
+    )
+    # every third acquisition (~9 days apart) keeps the per-tile reads short
+    folder = write_geotiff_folder(ds.isel(time=slice(None, None, 3)), root / "s2")
+    region = root / "region.geojson"
+    region.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": json.loads(
+                            shapely.to_geojson(utm_to_wgs84(region_polygon_utm()))
+                        ),
+                    }
+                ],
+            }
+        )
+    )
+    fields_file = root / "fields.gpkg"
+    fields[["field_id", "geometry"]].to_file(fields_file, driver="GPKG")
+    return {"folder": folder, "region": region, "fields": fields_file, "cube": ds}
+
+
+@pytest.fixture(scope="session")
+def files_settings(region_scene: dict) -> Settings:
+    return Settings(files_dir=region_scene["folder"], _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def local_client() -> Iterator[object]:
+    """An in-process Dask cluster (2 threads): fast, and sees test-registered sources."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
+    )
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def single_pass(region_scene: dict, batch_model: Path, files_settings: Settings) -> dict:
+    """The region analysed in one pass (the reference a mosaic must equal)."""
+    from agrostress import analysis
+    from agrostress.models import load
+    from pipelines.ingest import fetch_cube
+
+    cube = fetch_cube(
+        "files", region_scene["region"], START, END, settings=files_settings, max_area_km2=None
+    )
+    result = analysis.analyse(cube, load(batch_model))
+    return {
+        "classes": np.asarray(result.classes.values),
+        "probabilities": np.asarray(result.probabilities.values),
+        "confidence": np.asarray(result.confidence.values),
+        "transform": cube.rio.transform(),
+    }
+
+
+@pytest.fixture(scope="session")
+def done_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    region_scene: dict,
+    batch_model: Path,
+    files_settings: Settings,
+    local_client: object,
+) -> Path:
+    """One complete batch over the region (4 tiles of 24 px, with fields); tests copy it."""
+    from pipelines.batch import run_batch
+
+    out = tmp_path_factory.mktemp("run") / "out"
+    run_batch(
+        region_scene["region"], START, END, "files", out, batch_model,
+        fields=region_scene["fields"], tile_size=TILE, client=local_client,
+        settings=files_settings,
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture
+def run_copy(done_run: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(done_run, out)
+    return out

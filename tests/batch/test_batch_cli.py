@@ -1,0 +1,109 @@
+"""``agrostress batch`` from the command line (in-process Dask: ``--workers 0``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import typer
+from conftest import END, START
+from typer.testing import CliRunner
+
+from agrostress.commands import batch as batch_cmd
+from agrostress.settings import get_settings
+from pipelines.batch import Manifest
+from pipelines.batch.manifest import MANIFEST_NAME
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+    batch_cmd.register(app)
+
+    @app.command("noop")
+    def _noop() -> None:  # a second command keeps "batch" a named sub-command
+        pass
+
+    return app
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def _text(res: object) -> str:
+    """The output with rich's line wrapping undone."""
+    return " ".join(res.output.split())  # type: ignore[attr-defined]
+
+
+def _args(region_scene: dict, model: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "batch", "--region", str(region_scene["region"]), "--start", START, "--end", END,
+        "--source", "files", "--input", str(region_scene["folder"]), "--out", str(out),
+        "--model", str(model), *extra,
+    ]  # fmt: skip
+
+
+def test_cli_maps_a_region(app, env, region_scene, batch_model, tmp_path) -> None:
+    out = tmp_path / "out"
+    args = _args(region_scene, batch_model, out, "--tile-size", "48", "--workers", "0")
+    res = CliRunner().invoke(app, [*args, "--fields", str(region_scene["fields"])])
+    assert res.exit_code == 0, res.output
+    assert "batch summary" in res.output and "km²/h" in res.output
+    m = Manifest.load(out / MANIFEST_NAME)
+    assert m.complete and len(m.tiles) == 1
+    for name in ("stress_map.tif", "stress_map.vrt", "probabilities.tif", "fields.gpkg"):
+        assert (out / name).exists()
+    assert len(gpd.read_parquet(out / "fields.parquet")) > 0
+    # the same command again: nothing to compute
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert Manifest.load(out / MANIFEST_NAME).runs[-1]["skipped"] == 1
+
+
+def test_cli_refuses_another_request_in_the_same_folder(
+    app, env, region_scene, batch_model, run_copy
+) -> None:
+    res = CliRunner().invoke(app, _args(region_scene, batch_model, run_copy, "--tile-size", "48"))
+    assert res.exit_code == 2
+    assert "different request" in _text(res) and "--force" in _text(res)
+
+
+@pytest.mark.parametrize(
+    ("region_text", "message"),
+    [
+        ('{"type": "Point", "coordinates": [3, 48]}', "Polygon"),
+        ("not json at all", "cannot read"),
+    ],
+)
+def test_cli_rejects_bad_regions(
+    app, env, region_scene, batch_model, tmp_path, region_text, message
+) -> None:
+    bad = tmp_path / "bad.geojson"
+    bad.write_text(region_text)
+    scene = {**region_scene, "region": bad}
+    res = CliRunner().invoke(app, _args(scene, batch_model, tmp_path / "out"))
+    assert res.exit_code == 2
+    assert message in _text(res)
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+def test_cli_workers_and_scheduler_are_exclusive(
+    app, env, region_scene, batch_model, tmp_path
+) -> None:
+    args = _args(region_scene, batch_model, tmp_path / "out", "--workers", "2")
+    res = CliRunner().invoke(app, [*args, "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code == 2 and "either" in _text(res)
+
+
+def test_cli_missing_files_folder(app, env, region_scene, batch_model, tmp_path) -> None:
+    args = _args(region_scene, batch_model, tmp_path / "out")
+    args[args.index("--input") + 1] = str(tmp_path / "nowhere")
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "does not exist" in _text(res)
