@@ -418,7 +418,7 @@ def analyse(
     area_m2, approx = _pixel_area_m2(cube, crs)
 
     labels = np.asarray(cube["label"].transpose("y", "x").values) if "label" in cube else None
-    field_rows = _field_summaries(
+    field_rows = field_summaries(
         findex, field_ids, proba, classes, labels, names, area_m2, min_valid_share, gdf
     )
     totals = _totals(classes, names, area_m2, approx)
@@ -531,7 +531,7 @@ def _inputs(f: np.ndarray, rows: np.ndarray, cols: np.ndarray, context: int,
     return np.ascontiguousarray(out.transpose(2, 0, 1, 3, 4))
 
 
-def _field_summaries(
+def field_summaries(
     findex: np.ndarray | None,
     field_ids: list[Any],
     proba: np.ndarray,

@@ -160,7 +160,7 @@ def summarise_pixels(
     if min_valid_share is None:
         min_valid_share = inspect.signature(analysis.analyse).parameters["min_valid_share"].default
     npx = classes.shape[0]
-    rows = analysis._field_summaries(  # one field: every pixel belongs to field 1
+    rows = analysis.field_summaries(  # one field: every pixel belongs to field 1
         np.ones((1, npx), np.int32),
         [1],
         probabilities.reshape(len(class_names), 1, npx),
