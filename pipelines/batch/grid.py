@@ -35,8 +35,23 @@ MIN_EDGE_PX = 8
 """Edge remainders narrower than this join the neighbouring tile."""
 
 
+class _PixelBox:
+    """Width and height in pixels of a ``bounds`` box at ``resolution`` (shared by tiles and grids)."""
+
+    bounds: tuple[float, float, float, float]
+    resolution: float
+
+    @property
+    def width(self) -> int:
+        return round((self.bounds[2] - self.bounds[0]) / self.resolution)
+
+    @property
+    def height(self) -> int:
+        return round((self.bounds[3] - self.bounds[1]) / self.resolution)
+
+
 @dataclass(frozen=True)
-class Tile:
+class Tile(_PixelBox):
     """One tile: a pixel-aligned box on its zone's grid and the region part inside it."""
 
     id: str
@@ -46,14 +61,6 @@ class Tile:
     bounds: tuple[float, float, float, float]
     geometry: Polygon | MultiPolygon = field(repr=False, compare=False)
     resolution: float = 10.0
-
-    @property
-    def width(self) -> int:
-        return round((self.bounds[2] - self.bounds[0]) / self.resolution)
-
-    @property
-    def height(self) -> int:
-        return round((self.bounds[3] - self.bounds[1]) / self.resolution)
 
     @property
     def area_km2(self) -> float:
@@ -104,7 +111,7 @@ class Tile:
 
 
 @dataclass(frozen=True)
-class ZoneGrid:
+class ZoneGrid(_PixelBox):
     """The region part in one UTM zone, its aligned grid bounds and its tiles."""
 
     epsg: int
@@ -113,14 +120,6 @@ class ZoneGrid:
     tile_size: int
     tiles: tuple[Tile, ...] = field(repr=False)
     resolution: float = 10.0
-
-    @property
-    def width(self) -> int:
-        return round((self.bounds[2] - self.bounds[0]) / self.resolution)
-
-    @property
-    def height(self) -> int:
-        return round((self.bounds[3] - self.bounds[1]) / self.resolution)
 
     @property
     def transform(self) -> Any:
