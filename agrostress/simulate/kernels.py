@@ -13,11 +13,11 @@ import math
 import numba
 import numpy as np
 
-from agrostress.simulate.canopy import _angular, _hotspot
+from agrostress.simulate.canopy import _angular
 from agrostress.simulate.leaf import _LOG_K0, _N_TAB, _coefficients, _tau_table
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"arcp", "contract", "nsz"})
 def _prospect(n, conc, kcoef, talf, t12, t21, table, inv_step):  # pragma: no cover - compiled
     npx, nw = conc.shape[0], kcoef.shape[1]
     rho = np.empty((npx, nw))
@@ -51,7 +51,7 @@ def _prospect(n, conc, kcoef, talf, t12, t21, table, inv_step):  # pragma: no co
                 rq, tq = r * r, t * t
                 a = (1 + rq - tq + d) / (2 * r)
                 b = (1 - rq + tq + d) / (2 * t)
-                bnm1 = b ** (nn - 1)
+                bnm1 = math.exp((nn - 1) * math.log(b))
                 bn2 = bnm1 * bnm1
                 a2 = a * a
                 den = a2 * bn2 - 1
@@ -64,14 +64,15 @@ def _prospect(n, conc, kcoef, talf, t12, t21, table, inv_step):  # pragma: no co
 
 
 @numba.njit(inline="always")
-def _j1(k, m, t):  # pragma: no cover - compiled
+def _j1(k, m, t, ekt, emt):  # pragma: no cover - compiled
+    """SAIL's J1 with exp(-k t) and exp(-m t) given (they are shared by all J terms)."""
     delta = (k - m) * t
     if abs(delta) > 1e-3:
-        return (math.exp(-m * t) - math.exp(-k * t)) / (k - m)
-    return 0.5 * t * (math.exp(-k * t) + math.exp(-m * t)) * (1.0 - delta * delta / 12.0)
+        return (emt - ekt) / (k - m)
+    return 0.5 * t * (ekt + emt) * (1.0 - delta * delta / 12.0)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"arcp", "contract", "nsz"})
 def _sail_bands(rho, tau, lai, geo, soil, weights):  # pragma: no cover - compiled
     """geo columns: ks, ko, bf, sob, sof, tsstoo, sumint."""
     npx, nw = rho.shape
@@ -107,10 +108,11 @@ def _sail_bands(rho, tau, lai, geo, soil, weights):  # pragma: no cover - compil
                 rinf2 = rinf * rinf
                 re = rinf * e1
                 denom = 1.0 - rinf2 * e2
-                j1ks = _j1(ks, m, L)
-                j2ks = (1.0 - math.exp(-(ks + m) * L)) / (ks + m)
-                j1ko = _j1(ko, m, L)
-                j2ko = (1.0 - math.exp(-(ko + m) * L)) / (ko + m)
+                # exp(-(k + m) L) = exp(-k L) exp(-m L): one exp per element for all J terms
+                j1ks = _j1(ks, m, L, tss, e1)
+                j2ks = (1.0 - tss * e1) / (ks + m)
+                j1ko = _j1(ko, m, L, too, e1)
+                j2ko = (1.0 - too * e1) / (ko + m)
                 pss, qss = (sf + sb * rinf) * j1ks, (sf * rinf + sb) * j2ks
                 pv, qv = (vf + vb * rinf) * j1ko, (vf * rinf + vb) * j2ko
                 rdd = rinf * (1.0 - e2) / denom
@@ -131,6 +133,33 @@ def _sail_bands(rho, tau, lai, geo, soil, weights):  # pragma: no cover - compil
             for b in range(nb):
                 out[p, b] += val * weights[w, b]
     return out
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"arcp", "contract", "nsz"})
+def _hotspot(alf, lai, ko, ks):  # pragma: no cover - compiled
+    """4SAIL's hot-spot integral per pixel (same 20-step quadrature as ``canopy._hotspot``)."""
+    npx = lai.shape[0]
+    tsstoo = np.empty(npx)
+    sumint = np.empty(npx)
+    for p in numba.prange(npx):
+        a, L, k_o, k_s = alf[p], lai[p], ko[p], ks[p]
+        fhot = L * math.sqrt(k_o * k_s)
+        fint = (1.0 - math.exp(-a)) * 0.05
+        x1 = y1 = total = 0.0
+        f1 = 1.0
+        for istep in range(1, 21):
+            if istep < 20:  # exp(-a * x2) = 1 - istep * fint by construction of x2
+                e = 1.0 - istep * fint
+                x2 = -math.log(e) / a
+            else:
+                x2, e = 1.0, math.exp(-a)
+            y2 = -(k_o + k_s) * L * x2 + fhot * (1.0 - e) / a
+            f2 = math.exp(y2)
+            total += (f2 - f1) * (x2 - x1) / (y2 - y1)
+            x1, y1, f1 = x2, y2, f2
+        tsstoo[p] = f1
+        sumint[p] = total if math.isfinite(total) else 0.0
+    return tsstoo, sumint
 
 
 def prospect_fast(
@@ -164,7 +193,9 @@ def canopy_geometry(
     if dso == 0:
         tsstoo, sumint = np.exp(-ks * lai_eff), (1.0 - np.exp(-ks * lai_eff)) / (ks * lai_eff)
     else:
-        tsstoo, sumint = _hotspot(alf, lai_eff, ko, ks)
+        tsstoo, sumint = _hotspot(
+            *(np.ascontiguousarray(np.broadcast_to(v, ks.shape), dtype=float) for v in (alf, lai_eff, ko, ks))
+        )
     return np.ascontiguousarray(np.stack([ks, ko, bf, sob, sof, tsstoo, sumint], axis=1))
 
 

@@ -110,8 +110,7 @@ def draw_sky(
     else:
         opacity = np.zeros(big)
     cloud = opacity[margin : margin + h, margin : margin + w]
-    shadow_full = ndimage.shift(opacity, (dy, dx), order=1, mode="constant", cval=0.0)
-    shadow = shadow_full[margin : margin + h, margin : margin + w] * (1 - cloud)
+    shadow = shifted_window(opacity, margin - dy, margin - dx, shape) * (1 - cloud)
     cirrus = np.zeros(shape)
     if rng.random() < 0.15 * d.cloud_scale:
         c = smooth_noise(rng, shape, sigma=15)
@@ -136,18 +135,32 @@ def draw_sky(
     )
 
 
+def shifted_window(image: np.ndarray, top: float, left: float, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear sample of ``image[..., top + i, left + j]`` for the (h, w) window ``shape``.
+
+    Equal to ``ndimage.shift(image, (-top, -left), order=1)`` cropped to the window; outside the
+    image the edge value is used (``mode="nearest"``).
+    """
+    h, w = shape
+    iy, ix = int(np.floor(top)), int(np.floor(left))
+    fy, fx = top - iy, left - ix
+    rows = np.clip(np.arange(iy, iy + h + 1), 0, image.shape[-2] - 1)
+    cols = np.clip(np.arange(ix, ix + w + 1), 0, image.shape[-1] - 1)
+    a = image[..., rows[:, None], cols[None, :]]
+    top_row = (1 - fx) * a[..., :-1, :-1] + fx * a[..., :-1, 1:]
+    bottom_row = (1 - fx) * a[..., 1:, :-1] + fx * a[..., 1:, 1:]
+    return (1 - fy) * top_row + fy * bottom_row
+
+
 def misregister(
     rng: np.random.Generator, image: np.ndarray, sd_px: float
 ) -> np.ndarray:
     """Shift a (band, H, W) image by a random sub-pixel offset; 20 m bands see 2×2 footprints."""
     dy, dx = rng.normal(0, sd_px, 2)
-    out = np.empty_like(image)
-    for j, band in enumerate(BANDS):
-        img = image[j]
-        if band in TWENTY_M_BANDS:
-            img = ndimage.uniform_filter(img, size=2, mode="nearest")
-        out[j] = ndimage.shift(img, (dy, dx), order=1, mode="nearest")
-    return out
+    twenty = [j for j, band in enumerate(BANDS) if band in TWENTY_M_BANDS]
+    image = image.copy()
+    image[twenty] = ndimage.uniform_filter(image[twenty], size=(1, 2, 2), mode="nearest")
+    return shifted_window(image, -dy, -dx, image.shape[-2:])
 
 
 def observe(

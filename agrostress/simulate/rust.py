@@ -9,8 +9,10 @@ pixels, so neighbouring pixels are correlated and the pattern is patchy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import ndimage
 
@@ -89,13 +91,36 @@ class RustMap:
         return np.maximum(focus, bg)
 
     def lesion_fractions(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-pixel (chlorotic, sporulating, necrotic) leaf-area fractions at day ``t``."""
-        visible = self.infected(t - SYMPTOM_LAG)
-        sporulating = self.infected(t - SPORULATION_LAG)
-        necrotic = self.infected(t - NECROSIS_LAG)
-        stages = (visible - sporulating, sporulating - necrotic, necrotic)
-        scale = 1.0 / SUBCELLS**2
-        return tuple(  # type: ignore[return-value]
-            np.bincount(self.pixel, weights=np.maximum(st, 0.0), minlength=self.n_pixels) * scale
-            for st in stages
+        """Per-pixel (chlorotic, sporulating, necrotic) leaf-area fractions at day ``t``.
+
+        Equal to differencing :meth:`infected` at the three lesion ages and averaging sub-cells
+        per pixel; done in one compiled pass over the sub-cells.
+        """
+        out = _lesion_fractions(
+            float(t), self.pixel, self.arrival, self.background, self.rate, self.max_fraction,
+            self.background_fraction, self.n_pixels,
         )
+        return out[0], out[1], out[2]
+
+
+@numba.njit(inline="always")
+def _logistic_max(t, arrival, background, rate, peak, bg_peak):  # pragma: no cover - compiled
+    focus = peak / (1.0 + math.exp(min(-rate * (t - arrival - LATENCY), 700.0)))
+    bg = bg_peak / (1.0 + math.exp(min(-rate * (t - background - LATENCY), 700.0)))
+    return max(focus, bg)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lesion_fractions(t, pixel, arrival, background, rate, peak, bg_peak, n_pixels):  # pragma: no cover
+    out = np.zeros((3, n_pixels))
+    scale = 1.0 / SUBCELLS**2
+    for i in range(pixel.size):
+        a, b, r, m, mb = arrival[i], background[i], rate[i], peak[i], bg_peak[i]
+        visible = _logistic_max(t - SYMPTOM_LAG, a, b, r, m, mb)
+        sporulating = _logistic_max(t - SPORULATION_LAG, a, b, r, m, mb)
+        necrotic = _logistic_max(t - NECROSIS_LAG, a, b, r, m, mb)
+        p = pixel[i]
+        out[0, p] += max(visible - sporulating, 0.0) * scale
+        out[1, p] += max(sporulating - necrotic, 0.0) * scale
+        out[2, p] += max(necrotic, 0.0) * scale
+    return out

@@ -51,7 +51,7 @@ class SimulationConfig:
     origin: tuple[float, float] = (500000.0, 5320000.0)  # upper-left corner (x, y)
     start: str | None = None  # ISO date, default 20 Feb of ``year``
     end: str | None = None  # ISO date, default 25 Jul of ``year``
-    spectral_step_nm: int = 5
+    spectral_step_nm: int | None = None  # None: fitted quadrature nodes (see sensor.py)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -144,6 +144,7 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
 
     dry = np.asarray(spectral_lib.soil.rsoil1)[sampling.index]
     wet = np.asarray(spectral_lib.soil.rsoil2)[sampling.index]
+    soil_basis = np.stack([wet, dry - wet])
     moisture = np.clip(0.5 + np.cumsum(rng_sky.normal(0, 0.12, len(acqs))), 0.05, 0.95)
     centres = {p: np.array(list(band_centroids(p).values())) for p in ("S2A", "S2B")}
 
@@ -185,9 +186,9 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
                     s_rho, s_tau, _ = symptom[f_id]
                     rho[k[j]] = healthy[j] * rho[k[j]] + frac[j] @ s_rho
                     tau[k[j]] = healthy[j] * tau[k[j]] + frac[j] @ s_tau
-            soil = params.soil_brightness[px, None] * (
-                psoil[px, None] * dry + (1 - psoil[px, None]) * wet
-            )
+            # brightness * (moisture * dry + (1 - moisture) * wet) as one (px, 2) @ (2, W) product
+            bright = params.soil_brightness[px]
+            soil = np.stack([bright, bright * psoil[px]], axis=1) @ soil_basis
             surface[px] = sail_bands_fast(
                 rho, tau, lai[px], lidf[px], st["hotspot"][px], soil,
                 acq.sun_zenith, acq.view_zenith, acq.relative_azimuth,

@@ -1,8 +1,9 @@
 """Sentinel-2 MSI sensor model: real S2A/S2B spectral response functions (ESA S2-SRF, pyrsr).
 
-Band reflectance is the SRF-weighted mean of the spectrum. The physics may be computed on a
-coarser wavelength grid (``step_nm``); the SRF weights are then folded onto that grid so the
-band value equals the SRF integral of the linearly interpolated spectrum (exact at 1 nm).
+Band reflectance is the SRF-weighted mean of the spectrum. The physics is computed at fewer
+wavelengths than 1 nm: by default at fitted quadrature nodes (:mod:`.quadrature`, ~65 nodes,
+≤ ~3e-4 from the 1-nm integral); or on a uniform ``step_nm`` grid with the SRF weights folded so
+the band value is the SRF integral of the linearly interpolated spectrum (exact at 1 nm).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class SpectralSampling:
     ``weights[platform]``: (len(index), 10) matrix, spectrum @ weights = band reflectances.
     """
 
-    step_nm: int
+    step_nm: int | None  # None: fitted quadrature nodes
     index: np.ndarray
     weights: dict[str, np.ndarray]
 
@@ -61,8 +62,16 @@ class SpectralSampling:
 
 
 @lru_cache(maxsize=8)
-def spectral_sampling(step_nm: int = 5, platforms: tuple[str, ...] = ("S2A", "S2B")) -> SpectralSampling:
-    """Wavelengths seen by any band (every ``step_nm`` nm) and the folded SRF weights."""
+def spectral_sampling(
+    step_nm: int | None = None, platforms: tuple[str, ...] = ("S2A", "S2B")
+) -> SpectralSampling:
+    """Wavelengths the physics runs at and the weights that turn them into bands.
+
+    ``step_nm=None`` (default): fitted quadrature nodes; an integer: every ``step_nm`` nm over
+    the wavelengths any band sees, with linear-interpolation SRF weights (1 = exact).
+    """
+    if step_nm is None:
+        return _fitted_sampling(platforms)
     if step_nm < 1:
         raise ValueError("step_nm must be >= 1")
     srfs = {p: srf_1nm(p) for p in platforms}
@@ -87,3 +96,16 @@ def spectral_sampling(step_nm: int = 5, platforms: tuple[str, ...] = ("S2A", "S2
                 w[pos[lo_node + step_nm]] += frac * srf[i]
         weights[p] = w
     return SpectralSampling(step_nm=step_nm, index=index, weights=weights)
+
+
+def _fitted_sampling(platforms: tuple[str, ...]) -> SpectralSampling:
+    from agrostress.simulate.quadrature import band_nodes, canopy_library, fit_weights
+
+    srfs = [srf_1nm(p) for p in platforms]
+    nodes, members = band_nodes(srfs)
+    picks = np.zeros((WL_MAX - WL_MIN + 1, nodes.size))
+    picks[nodes, np.arange(nodes.size)] = 1.0
+    library = canopy_library(np.hstack([picks, *srfs]))
+    at_nodes, targets = library[:, : nodes.size], np.split(library[:, nodes.size :], len(srfs), axis=1)
+    weights = {p: fit_weights(at_nodes, t, members) for p, t in zip(platforms, targets, strict=True)}
+    return SpectralSampling(step_nm=None, index=nodes, weights=weights)

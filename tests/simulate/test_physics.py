@@ -76,23 +76,36 @@ def test_s2a_and_s2b_differ_in_the_red_edge():
     assert abs(a["B07"] - b["B07"]) > 2.0
 
 
-def test_coarse_spectral_step_matches_1nm_within_l2a_noise():
-    p = leaves(200, seed=3)
+@pytest.mark.parametrize(("step", "tolerance"), [(None, 2e-4), (5, 1e-3)])
+@pytest.mark.parametrize("platform", ["S2A", "S2B"])
+def test_reduced_spectral_sampling_matches_1nm_within_l2a_noise(step, tolerance, platform):
+    """Fitted quadrature (default) and the uniform 5 nm grid against the exact 1-nm integral.
+
+    The library here (leaves, soils, bare pixels, geometry) is independent of the fit's.
+    """
+    m = 300
+    p = leaves(m, seed=3)
     rng = np.random.default_rng(4)
-    lai, ala, hot = rng.uniform(0.2, 7, 200), rng.uniform(50, 70, 200), rng.uniform(0.05, 0.2, 200)
+    lai = np.where(rng.random(m) < 0.1, 0.0, rng.uniform(0.2, 7, m))
+    ala, hot = rng.uniform(45, 75, m), rng.uniform(0.05, 0.3, m)
+    moist, bright = rng.random((m, 1)), rng.uniform(0.6, 1.4, (m, 1))
+    dry, wet = (np.asarray(s) for s in (prosail.spectral_lib.soil.rsoil1, prosail.spectral_lib.soil.rsoil2))
     out = {}
-    for step in (1, 5):
-        s = spectral_sampling(step)
-        soil = np.tile(np.asarray(prosail.spectral_lib.soil.rsoil2)[s.index], (200, 1))
+    for st in (1, step):
+        s = spectral_sampling(st)
+        soil = bright * (moist * dry[s.index] + (1 - moist) * wet[s.index])
         rho, tau = prospect_fast(**p, index=s.index)
-        out[step] = sail_bands_fast(
-            rho, tau, lai, campbell_lidf(ala), hot, soil, 35, 5, 60, s.weights["S2A"]
+        out[st] = sail_bands_fast(
+            rho, tau, lai, campbell_lidf(ala), hot, soil, 35, 5, 60, s.weights[platform]
         )
     assert spectral_sampling(1).index.size > 700  # the ~770 wavelengths the bands see
-    assert np.abs(out[5] - out[1]).max() < 1e-3
+    assert spectral_sampling(step).index.size < (80 if step is None else 170)
+    err = np.abs(out[step] - out[1]).max()
+    assert err < tolerance
 
 
-def test_spectral_weights_sum_to_one():
-    s = spectral_sampling(5)
+@pytest.mark.parametrize("step", [None, 5])
+def test_spectral_weights_sum_to_one(step):
+    s = spectral_sampling(step)
     for w in s.weights.values():
         np.testing.assert_allclose(w.sum(axis=0), 1.0, atol=1e-9)
