@@ -175,7 +175,7 @@ class FourierConv(nn.Module):
             z = torch.stack((zc.real, zc.imag), dim=2).reshape(bsz, 2 * h, *zc.shape[2:])
             z = z.to(s.dtype)
         z = conv(z, e["w_spec"], e["b_spec"])
-        z = torch.relu(z if e["b_spec"] is not None else self.bn_spec(z))
+        z = torch.relu_(z if e["b_spec"] is not None else self.bn_spec(z))
         if self.dims == 1:
             if path == "dense":
                 return z.view(bsz, h, 2 * nf) @ inv
@@ -192,17 +192,20 @@ class FourierConv(nn.Module):
         cl, pad = self.c_l, self.kernel_size // 2
         e = self._effective()
         s = conv(x[:, cl:], e["w_in"], e["b_in"])
-        s = torch.relu(s if e["b_in"] is not None else self.bn_in(s))
-        g = conv(s + self._fourier_unit(s, e, path), e["w_out"])
+        s = torch.relu_(s if e["b_in"] is not None else self.bn_in(s))
+        # with no local channels the output bias rides on the last 1x1 conv (no extra pass)
+        g = conv(self._fourier_unit(s, e, path).add_(s), e["w_out"], None if cl else e["b_lg"])
         if cl:
             y_l = conv(x, e["w_l"], e["b_l"], padding=pad)  # l2l + g2l: one conv
             y_g = conv(x[:, :cl], e["w_lg"], e["b_lg"], padding=pad)  # l2g
-            out = torch.cat([y_l, y_g + g], dim=1)
+            out = torch.cat([y_l, y_g.add_(g)], dim=1)
         else:
-            out = g if e["b_lg"] is None else g + e["b_lg"].view(1, -1, *((1,) * self.dims))
+            out = g
         if self.training:
             out = self.bn_out(out)
-        return self.act(out)
+        # activations in place: every tensor here is a fresh intermediate; on this class of
+        # machine allocating (page-faulting) a new output costs as much as the convolutions
+        return out.relu_() if isinstance(self.act, nn.ReLU) else self.act(out)
 
     def extra_repr(self) -> str:
         return (
