@@ -61,12 +61,12 @@ def main() -> None:
     rows = []
     out = Path(__file__).parent / "results" / "models.json"
     for name in args.models.split(","):
-        ctx = 2 if name == "spatiotemporal" else 0
+        config = {"ffdnn": FFDNN_CONFIG, "random_forest": {"n_estimators": 200}}.get(name, {})
+        ctx = int(config.get("context", 2 if name == "spatiotemporal" else 0))
         if ctx not in data:
             data[ctx] = load_training_data(train, args.features, "60:200:5", context=ctx,
                                            max_pixels_per_cube=args.max_pixels_per_cube)
         d = data[ctx]
-        config = {"ffdnn": FFDNN_CONFIG, "random_forest": {"n_estimators": 200}}.get(name, {})
         t0 = time.perf_counter()
         model, hist = train_model(name, d, TrainConfig(epochs=args.epochs, model_config=config))
         train_s = time.perf_counter() - t0

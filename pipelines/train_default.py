@@ -58,9 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     test = scene_paths("test", TEST_SEEDS, args.data_dir, args.size, args.fields)
     t0 = time.perf_counter()
     data = load_training_data(train, args.features, "60:200:5",
+                              context=int(json.loads(args.config).get("context", 0)),
                               max_pixels_per_cube=args.max_pixels_per_cube, seed=0)
     console.print(f"{len(data.y):,} training pixels ({time.perf_counter() - t0:.0f} s features)")
-    cfg = TrainConfig(epochs=args.epochs, model_config=json.loads(args.config), seed=0)
+    model_config = json.loads(args.config)
+    cfg = TrainConfig(epochs=args.epochs, model_config=model_config, seed=0)
     model, hist = train_model(
         args.model, data, cfg,
         on_epoch=lambda e, r: console.print(

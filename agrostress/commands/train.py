@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             model_config = json.loads(config)
             if not isinstance(model_config, dict):
                 raise ValueError("--config must be a JSON object")
-            context = int(model_config.get("context", 2)) if model == "spatiotemporal" else 0
+            context = int(model_config.get("context", 2 if model == "spatiotemporal" else 0))
             with progress() as bar:
                 task = bar.add_task("features", total=len(cube))
                 data = load_training_data(

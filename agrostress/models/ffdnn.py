@@ -4,6 +4,14 @@ capsule feature encoder → class capsules whose lengths are the class scores.
 Trained with the margin loss (m⁺ 0.9, m⁻ 0.1, λ 0.5) plus, by default, a cross-entropy head on
 the class-capsule vectors for calibrated probabilities (``ce_weight``; 0 disables the head and
 the logits become log-normalised capsule lengths).
+
+``context > 0`` gives the pixel its neighbourhood: the input is a patch ``(B, T, F, P, P)``
+(P = 2·context + 1) and the series entering the Fourier blocks is
+``[centre, patch mean, patch standard deviation]`` per feature and date (3F channels). Yellow
+rust is patchy (foci) and nitrogen deficiency field-uniform, so the local mean steadies the
+pixel's evidence and the local spread measures patchiness. Whole images run with
+:meth:`FFDNN.forward_image` (box filters, reflect padding at the border), equal to the patch
+path.
 """
 
 from __future__ import annotations
@@ -51,11 +59,15 @@ class FFDNN(StressModel):
         ce_weight: float = 0.5,
         dropout: float = 0.1,
         fourier_path: str = "auto",
+        context: int = 0,
     ):
         super().__init__()
-        self.n_classes, self.ce_weight = n_classes, ce_weight
+        if context < 0:
+            raise ValueError("context must be >= 0")
+        self.n_classes, self.ce_weight, self.context = n_classes, ce_weight, int(context)
+        n_in = n_features * (3 if context else 1)
         self.stem = nn.Sequential(
-            nn.Conv1d(n_features, channels, kernel_size=1), nn.BatchNorm1d(channels), nn.GELU()
+            nn.Conv1d(n_in, channels, kernel_size=1), nn.BatchNorm1d(channels), nn.GELU()
         )
         self.blocks = nn.Sequential(
             *[FourierBlock(channels, n_steps, ratio_global, fourier_path, dropout)
@@ -67,8 +79,22 @@ class FFDNN(StressModel):
         )
         self.ce_head = nn.Linear(n_classes * class_dim, n_classes) if ce_weight > 0 else None
 
+    def neighbourhood(self, x: Tensor) -> Tensor:
+        """Patches (B, T, F, P, P) → (B, T, 3F): centre, mean and standard deviation."""
+        if x.dim() != 5 or x.shape[-1] != 2 * self.context + 1 or x.shape[-2] != x.shape[-1]:
+            raise ValueError(f"context {self.context} needs patches (B, T, F, "
+                             f"{2 * self.context + 1}, {2 * self.context + 1}), got {tuple(x.shape)}")
+        c = self.context
+        flat = x.flatten(3)
+        mean = flat.mean(dim=3)
+        std = (flat.pow(2).mean(dim=3) - mean.pow(2)).clamp_min(0).sqrt()
+        return torch.cat([x[..., c, c], mean, std], dim=2)
+
     def capsules(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """x (B, T, F) → class capsules (B, n_classes, class_dim) and routing couplings."""
+        """x (B, T, F) series, or patches when ``context`` > 0 → class capsules
+        (B, n_classes, class_dim) and routing couplings."""
+        if self.context:
+            x = self.neighbourhood(x)
         h = self.blocks(self.stem(x.transpose(1, 2)))
         return self.routing(self.primary(h))
 
@@ -78,9 +104,36 @@ class FFDNN(StressModel):
         lengths = v.norm(dim=-1)
         return torch.log(lengths / lengths.sum(dim=1, keepdim=True) + 1e-9)
 
+    #: samples per pass in inference (no grad): every intermediate then stays in cache and
+    #: reuses allocator blocks; on the 2-core CPU this is ~1.4x faster than one 8192 pass
+    inference_chunk: int = 1024
+
     def forward(self, x: Tensor) -> Tensor:
+        n = self.inference_chunk
+        if not torch.is_grad_enabled() and not self.training and x.shape[0] > n:
+            return torch.cat([self._logits(self.capsules(x[i : i + n])[0])
+                              for i in range(0, x.shape[0], n)])
         v, _ = self.capsules(x)
         return self._logits(v)
+
+    def forward_image(self, x: Tensor, pixel_batch: int = 16384) -> Tensor:
+        """A whole image (1, T, F, H, W) → logits (1, n_classes, H, W)."""
+        _, t, f, h, w = x.shape
+        img = x[0].reshape(t * f, h, w)
+        if self.context:
+            p = 2 * self.context + 1
+            padded = F.pad(img[None], (self.context,) * 4, mode="reflect")
+            mean = F.avg_pool2d(padded, p, stride=1)[0]
+            sq = F.avg_pool2d(padded.pow(2), p, stride=1)[0]
+            std = (sq - mean.pow(2)).clamp_min(0).sqrt()
+            img = torch.cat([v.view(t, f, h, w) for v in (img, mean, std)], dim=1).view(-1, h, w)
+        pix = img.view(t, -1, h * w).permute(2, 0, 1)  # (H·W, T, F')
+        n = min(pixel_batch, self.inference_chunk) if not torch.is_grad_enabled() else pixel_batch
+        logits = []
+        for i in range(0, h * w, n):
+            v, _ = self.routing(self.primary(self.blocks(self.stem(pix[i : i + n].transpose(1, 2)))))
+            logits.append(self._logits(v))
+        return torch.cat(logits).T.reshape(1, -1, h, w)
 
     def training_loss(self, x: Tensor, y: Tensor, class_weight: Tensor | None = None) -> Tensor:
         v, _ = self.capsules(x)

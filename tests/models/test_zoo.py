@@ -48,3 +48,39 @@ def test_spatiotemporal_image_path_equals_patch_path():
 def test_unknown_model():
     with pytest.raises(KeyError, match="unknown model"):
         create_model("nope", n_features=3, n_steps=10)
+
+
+def test_ffdnn_context_image_path_equals_reflect_padded_patches():
+    """FFDNN with a neighbourhood: centre/mean/std of the patch; the image path (box filters,
+    reflect padding) equals the patch path for every pixel, border ones included."""
+    import numpy as np
+
+    from agrostress.training.data import patches
+
+    torch.manual_seed(0)
+    m = create_model("ffdnn", n_features=3, n_steps=12, context=2, channels=8).eval()
+    img = torch.randn(1, 12, 3, 9, 11)
+    rows, cols = np.meshgrid(np.arange(9), np.arange(11), indexing="ij")
+    pt = torch.from_numpy(patches(img[0].numpy(), rows.ravel(), cols.ravel(), 2))
+    with torch.no_grad():
+        full = m.forward_image(img)[0].reshape(3, -1).T
+        assert torch.allclose(m(pt), full, atol=1e-5)
+    # the neighbourhood matters: a patch with the same centre but another surround differs
+    other = pt.clone()
+    other[..., 0, :] += 1.0
+    with torch.no_grad():
+        assert not torch.allclose(m(other), m(pt), atol=1e-4)
+    with pytest.raises(ValueError, match="needs patches"):
+        m(torch.randn(4, 12, 3))
+
+
+def test_ffdnn_chunked_inference_equals_one_pass():
+    torch.manual_seed(0)
+    m = create_model("ffdnn", n_features=4, n_steps=29).eval()
+    x = torch.randn(700, 29, 4)
+    with torch.no_grad():
+        m.inference_chunk = 10_000
+        whole = m(x)
+        m.inference_chunk = 64
+        chunked = m(x)
+    assert torch.allclose(whole, chunked, atol=1e-6)
