@@ -3,7 +3,7 @@
     python bench/models.py [--models ffdnn,tempcnn,...] [--epochs 15] [--max-pixels-per-cube 2500]
 
 Scenes come from the shipped model's recipe (``pipelines/train_default.py``: training seeds
-1000–1009, test seeds 2000–2003, benchmark difficulty; simulated once into
+1000–1039, test seeds 2000–2003, benchmark difficulty; simulated once into
 agrostress-data/sim). Prints a table and writes bench/results/models.json. Throughput is CPU
 inference on pre-computed features (pixel-series/s at batch 8192, torch threads = 2).
 """
@@ -22,7 +22,7 @@ from rich.table import Table
 
 from agrostress.models import list_models
 from agrostress.training import TrainConfig, evaluate_model, load_training_data, train_model
-from pipelines.train_default import FFDNN_CONFIG, TEST_SEEDS, TRAIN_SEEDS, scene_paths
+from pipelines.train_default import FEATURES, FFDNN_CONFIG, TEST_SEEDS, TRAIN_SEEDS, scene_paths
 
 DEFAULT = ["ffdnn", "tempcnn", "transformer", "inceptiontime", "random_forest",
            "spatiotemporal", *[m for m in list_models() if m.startswith("mixer_")]]
@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--max-pixels-per-cube", type=int, default=2500)
     ap.add_argument("--data-dir", type=Path, default=Path("agrostress-data/sim"))
-    ap.add_argument("--features", default="ffdnn")
+    ap.add_argument("--features", default=FEATURES)
     args = ap.parse_args()
     torch.set_num_threads(2)
     train = scene_paths("train", TRAIN_SEEDS, args.data_dir, 128, 12)

@@ -2,7 +2,7 @@
 
     python -m pipelines.train_default [--out models/ffdnn] [--data-dir agrostress-data/sim]
 
-Training scenes: seeds 1000–1009, test scenes (independent): seeds 2000–2003, all 128×128 px
+Training scenes: seeds 1000–1039, test scenes (independent): seeds 2000–2003, all 128×128 px
 with 12 fields at ``benchmark`` difficulty (simulated once and cached under --data-dir, not in
 git). The test metrics are written into the model card.
 """
@@ -20,10 +20,11 @@ from agrostress.models import save
 from agrostress.simulate import SimulationConfig, simulate_scene, write_scene
 from agrostress.training import TrainConfig, evaluate_model, load_training_data, train_model
 
-TRAIN_SEEDS = tuple(range(1000, 1010))
+TRAIN_SEEDS = tuple(range(1000, 1040))
 TEST_SEEDS = tuple(range(2000, 2004))
-FFDNN_CONFIG = {"channels": 16, "depth": 2, "primary_types": 4, "primary_dim": 8, "class_dim": 8,
-                "dropout": 0.2}
+FFDNN_CONFIG = {"channels": 24, "depth": 2, "primary_types": 6, "primary_dim": 8, "class_dim": 8,
+                "dropout": 0.2, "context": 2}
+FEATURES = "ffdnn,bands"  # photochemical series + red-edge/rust indices + the 10 bands
 console = Console()
 
 
@@ -47,14 +48,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("models/ffdnn"))
     ap.add_argument("--data-dir", type=Path, default=Path("agrostress-data/sim"))
     ap.add_argument("--model", default="ffdnn")
-    ap.add_argument("--features", default="ffdnn")
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--max-pixels-per-cube", type=int, default=2500)
+    ap.add_argument("--features", default=FEATURES)
+    ap.add_argument("--epochs", type=int, default=25)
+    ap.add_argument("--max-pixels-per-cube", type=int, default=1000)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--fields", type=int, default=12)
     ap.add_argument("--config", default=json.dumps(FFDNN_CONFIG))
+    ap.add_argument("--train-scenes", type=int, default=len(TRAIN_SEEDS),
+                    help="use the first N training seeds")
+    ap.add_argument("--patience", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: fastest for this small model, and reproducible)")
     args = ap.parse_args(argv)
-    train = scene_paths("train", TRAIN_SEEDS, args.data_dir, args.size, args.fields)
+    train = scene_paths("train", TRAIN_SEEDS[: args.train_scenes], args.data_dir, args.size, args.fields)
     test = scene_paths("test", TEST_SEEDS, args.data_dir, args.size, args.fields)
     t0 = time.perf_counter()
     data = load_training_data(train, args.features, "60:200:5",
@@ -62,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
                               max_pixels_per_cube=args.max_pixels_per_cube, seed=0)
     console.print(f"{len(data.y):,} training pixels ({time.perf_counter() - t0:.0f} s features)")
     model_config = json.loads(args.config)
-    cfg = TrainConfig(epochs=args.epochs, model_config=model_config, seed=0)
+    cfg = TrainConfig(epochs=args.epochs, model_config=model_config, seed=0,
+                      patience=args.patience, threads=args.threads)
     model, hist = train_model(
         args.model, data, cfg,
         on_epoch=lambda e, r: console.print(

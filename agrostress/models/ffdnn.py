@@ -117,23 +117,40 @@ class FFDNN(StressModel):
         return self._logits(v)
 
     def forward_image(self, x: Tensor, pixel_batch: int = 16384) -> Tensor:
-        """A whole image (1, T, F, H, W) → logits (1, n_classes, H, W)."""
+        """A whole image (1, T, F, H, W) → logits (1, n_classes, H, W).
+
+        Runs in blocks of image rows (about ``inference_chunk`` pixels without gradients), so
+        the neighbourhood statistics and every intermediate stay small.
+        """
         _, t, f, h, w = x.shape
+        r = self.context
         img = x[0].reshape(t * f, h, w)
-        if self.context:
-            p = 2 * self.context + 1
-            padded = F.pad(img[None], (self.context,) * 4, mode="reflect")
-            mean = F.avg_pool2d(padded, p, stride=1)[0]
-            sq = F.avg_pool2d(padded.pow(2), p, stride=1)[0]
-            std = (sq - mean.pow(2)).clamp_min(0).sqrt()
-            img = torch.cat([v.view(t, f, h, w) for v in (img, mean, std)], dim=1).view(-1, h, w)
-        pix = img.view(t, -1, h * w).permute(2, 0, 1)  # (H·W, T, F')
+        if r:
+            img = F.pad(img[None], (r,) * 4, mode="reflect")[0]
         n = min(pixel_batch, self.inference_chunk) if not torch.is_grad_enabled() else pixel_batch
+        step = max(1, n // w)
         logits = []
-        for i in range(0, h * w, n):
-            v, _ = self.routing(self.primary(self.blocks(self.stem(pix[i : i + n].transpose(1, 2)))))
+        for y0 in range(0, h, step):
+            ny = min(step, h - y0)
+            if r:
+                block = img[:, y0 : y0 + ny + 2 * r]
+                mean = _box_mean(block, r)
+                std = (_box_mean(block.pow(2), r) - mean.pow(2)).clamp_min(0).sqrt()
+                centre = block[:, r : r + ny, r : r + w]
+                feats = torch.cat([v.reshape(t, f, ny, w) for v in (centre, mean, std)], dim=1)
+            else:
+                feats = img[:, y0 : y0 + ny].reshape(t, f, ny, w)
+            v, _ = self.routing(self.primary(self.blocks(self._stem_time_major(feats.reshape(t, -1, ny * w)))))
             logits.append(self._logits(v))
         return torch.cat(logits).T.reshape(1, -1, h, w)
+
+    def _stem_time_major(self, feats: Tensor) -> Tensor:
+        """The stem on time-major input (T, F', px) → (px, C, T): the 1×1 conv is one batched
+        matmul, and only the narrower stem output is transposed to pixel-major."""
+        conv, bn, act = self.stem
+        w = conv.weight[:, :, 0].expand(feats.shape[0], -1, -1)
+        y = torch.baddbmm(conv.bias[:, None].expand(feats.shape[0], -1, feats.shape[2]), w, feats)
+        return act(bn(y)).permute(2, 1, 0).contiguous()  # BN1d over (T, C, px) = over (B, C, T)
 
     def training_loss(self, x: Tensor, y: Tensor, class_weight: Tensor | None = None) -> Tensor:
         v, _ = self.capsules(x)
@@ -141,3 +158,13 @@ class FFDNN(StressModel):
         if self.ce_head is not None:
             loss = loss + self.ce_weight * F.cross_entropy(self._logits(v), y, weight=class_weight)
         return loss
+
+
+def _box_mean(x: Tensor, r: int) -> Tensor:
+    """Mean over (2r+1)² windows of (C, H + 2r, W + 2r) → (C, H, W), by cumulative sums
+    (separable, O(1) per pixel whatever r)."""
+    p = 2 * r + 1
+    c = F.pad(x.cumsum(1), (0, 0, 1, 0))
+    rows = c[:, p:] - c[:, :-p]
+    c = F.pad(rows.cumsum(2), (1, 0))
+    return (c[:, :, p:] - c[:, :, :-p]) / (p * p)
