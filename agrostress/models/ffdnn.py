@@ -16,6 +16,7 @@ path.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -125,8 +126,11 @@ class FFDNN(StressModel):
         _, t, f, h, w = x.shape
         r = self.context
         img = x[0].reshape(t * f, h, w)
-        if r:
+        if r and min(h, w) > r:
             img = F.pad(img[None], (r,) * 4, mode="reflect")[0]
+        elif r:  # image smaller than the context: numpy reflects repeatedly, like the patches
+            pad = np.pad(img.detach().cpu().numpy(), ((0, 0), (r, r), (r, r)), mode="reflect")
+            img = torch.from_numpy(pad).to(img)
         n = min(pixel_batch, self.inference_chunk) if not torch.is_grad_enabled() else pixel_batch
         step = max(1, n // w)
         logits = []
@@ -161,10 +165,14 @@ class FFDNN(StressModel):
 
 
 def _box_mean(x: Tensor, r: int) -> Tensor:
-    """Mean over (2r+1)² windows of (C, H + 2r, W + 2r) → (C, H, W), by cumulative sums
-    (separable, O(1) per pixel whatever r)."""
+    """Mean over (2r+1)² windows of (C, H + 2r, W + 2r) → (C, H, W): separable sums of 2r+1
+    shifted slices (exact in float32, unlike running sums along wide rows)."""
     p = 2 * r + 1
-    c = F.pad(x.cumsum(1), (0, 0, 1, 0))
-    rows = c[:, p:] - c[:, :-p]
-    c = F.pad(rows.cumsum(2), (1, 0))
-    return (c[:, :, p:] - c[:, :, :-p]) / (p * p)
+    h, w = x.shape[1] - 2 * r, x.shape[2] - 2 * r
+    rows = x[:, 0:h].clone()
+    for k in range(1, p):
+        rows += x[:, k : k + h]
+    out = rows[:, :, 0:w].clone()
+    for k in range(1, p):
+        out += rows[:, :, k : k + w]
+    return out / (p * p)

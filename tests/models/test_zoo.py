@@ -65,6 +65,12 @@ def test_ffdnn_context_image_path_equals_reflect_padded_patches():
     with torch.no_grad():
         full = m.forward_image(img)[0].reshape(3, -1).T
         assert torch.allclose(m(pt), full, atol=1e-5)
+    # images smaller than the patch reflect repeatedly, as the patches do
+    small = img[..., :2, :3]
+    rows, cols = np.meshgrid(np.arange(2), np.arange(3), indexing="ij")
+    pt_small = torch.from_numpy(patches(small[0].numpy(), rows.ravel(), cols.ravel(), 2))
+    with torch.no_grad():
+        assert torch.allclose(m(pt_small), m.forward_image(small)[0].reshape(3, -1).T, atol=1e-5)
     # the neighbourhood matters: a patch with the same centre but another surround differs
     other = pt.clone()
     other[..., 0, :] += 1.0
