@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train-scenes", type=int, default=len(TRAIN_SEEDS),
                     help="use the first N training seeds")
     ap.add_argument("--patience", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0, help="pixel sampling, split and init seed")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: fastest for this small model, and reproducible)")
     args = ap.parse_args(argv)
@@ -65,10 +66,10 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     data = load_training_data(train, args.features, "60:200:5",
                               context=int(json.loads(args.config).get("context", 0)),
-                              max_pixels_per_cube=args.max_pixels_per_cube, seed=0)
+                              max_pixels_per_cube=args.max_pixels_per_cube, seed=args.seed)
     console.print(f"{len(data.y):,} training pixels ({time.perf_counter() - t0:.0f} s features)")
     model_config = json.loads(args.config)
-    cfg = TrainConfig(epochs=args.epochs, model_config=model_config, seed=0,
+    cfg = TrainConfig(epochs=args.epochs, model_config=model_config, seed=args.seed,
                       patience=args.patience, threads=args.threads)
     model, hist = train_model(
         args.model, data, cfg,
