@@ -88,7 +88,7 @@ class FFDNN(StressModel):
         c = self.context
         flat = x.flatten(3)
         mean = flat.mean(dim=3)
-        std = (flat.pow(2).mean(dim=3) - mean.pow(2)).clamp_min(0).sqrt()
+        std = _std(mean, flat.pow(2).mean(dim=3))
         return torch.cat([x[..., c, c], mean, std], dim=2)
 
     def capsules(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -96,8 +96,11 @@ class FFDNN(StressModel):
         (B, n_classes, class_dim) and routing couplings."""
         if self.context:
             x = self.neighbourhood(x)
-        h = self.blocks(self.stem(x.transpose(1, 2)))
-        return self.routing(self.primary(h))
+        return self._encode(self.stem(x.transpose(1, 2)))
+
+    def _encode(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Stem output (B, C, T) → Fourier blocks → primary and class capsules."""
+        return self.routing(self.primary(self.blocks(h)))
 
     def _logits(self, v: Tensor) -> Tensor:
         if self.ce_head is not None:
@@ -139,12 +142,12 @@ class FFDNN(StressModel):
             if r:
                 block = img[:, y0 : y0 + ny + 2 * r]
                 mean = _box_mean(block, r)
-                std = (_box_mean(block.pow(2), r) - mean.pow(2)).clamp_min(0).sqrt()
+                std = _std(mean, _box_mean(block.pow(2), r))
                 centre = block[:, r : r + ny, r : r + w]
                 feats = torch.cat([v.reshape(t, f, ny, w) for v in (centre, mean, std)], dim=1)
             else:
                 feats = img[:, y0 : y0 + ny].reshape(t, f, ny, w)
-            v, _ = self.routing(self.primary(self.blocks(self._stem_time_major(feats.reshape(t, -1, ny * w)))))
+            v, _ = self._encode(self._stem_time_major(feats.reshape(t, -1, ny * w)))
             logits.append(self._logits(v))
         return torch.cat(logits).T.reshape(1, -1, h, w)
 
@@ -162,6 +165,11 @@ class FFDNN(StressModel):
         if self.ce_head is not None:
             loss = loss + self.ce_weight * F.cross_entropy(self._logits(v), y, weight=class_weight)
         return loss
+
+
+def _std(mean: Tensor, mean_sq: Tensor) -> Tensor:
+    """Standard deviation from E[x] and E[x²] (clamped against rounding below zero)."""
+    return (mean_sq - mean.pow(2)).clamp_min(0).sqrt()
 
 
 def _box_mean(x: Tensor, r: int) -> Tensor:
