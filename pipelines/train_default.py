@@ -20,8 +20,8 @@ from agrostress.models import save
 from agrostress.simulate import SimulationConfig, simulate_scene, write_scene
 from agrostress.training import TrainConfig, evaluate_model, load_training_data, train_model
 
-TRAIN_SEEDS = tuple(range(1000, 1040))
-TEST_SEEDS = tuple(range(2000, 2004))
+TRAIN_SEEDS = tuple(range(1000, 1120))
+TEST_SEEDS = tuple(range(2000, 2012))
 FFDNN_CONFIG = {"channels": 24, "depth": 2, "primary_types": 6, "primary_dim": 8, "class_dim": 8,
                 "dropout": 0.2, "context": 2}
 FEATURES = "ffdnn,bands"  # photochemical series + red-edge/rust indices + the 10 bands
@@ -54,17 +54,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--fields", type=int, default=12)
     ap.add_argument("--config", default=json.dumps(FFDNN_CONFIG))
-    ap.add_argument("--train-scenes", type=int, default=len(TRAIN_SEEDS),
-                    help="use the first N training seeds")
+    ap.add_argument("--train-scenes", type=int, default=40, help="use the first N training seeds")
+    ap.add_argument("--test-scenes", type=int, default=len(TEST_SEEDS), help="use the first N test seeds")
+    ap.add_argument("--grid", default="60:200:5", help="temporal grid first:last:step (DOY)")
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0, help="pixel sampling, split and init seed")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: fastest for this small model, and reproducible)")
     args = ap.parse_args(argv)
     train = scene_paths("train", TRAIN_SEEDS[: args.train_scenes], args.data_dir, args.size, args.fields)
-    test = scene_paths("test", TEST_SEEDS, args.data_dir, args.size, args.fields)
+    test = scene_paths("test", TEST_SEEDS[: args.test_scenes], args.data_dir, args.size, args.fields)
     t0 = time.perf_counter()
-    data = load_training_data(train, args.features, "60:200:5",
+    data = load_training_data(train, args.features, args.grid,
                               context=int(json.loads(args.config).get("context", 0)),
                               max_pixels_per_cube=args.max_pixels_per_cube, seed=args.seed)
     console.print(f"{len(data.y):,} training pixels ({time.perf_counter() - t0:.0f} s features)")
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     report = evaluate_model(model, test)
     model.card.metrics = {
-        "test_data": f"{len(test)} independent simulated scenes, seeds {list(TEST_SEEDS)}, "
+        "test_data": f"{len(test)} independent simulated scenes, seeds {list(TEST_SEEDS[: args.test_scenes])}, "
                      f"{args.size}x{args.size} px, benchmark difficulty",
         "pixel": {k: report["pixel"][k] for k in ("overall_accuracy", "kappa", "macro_f1",
                                                   "ece", "per_class", "confusion", "n")},

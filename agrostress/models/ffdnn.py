@@ -128,7 +128,7 @@ class FFDNN(StressModel):
         """
         _, t, f, h, w = x.shape
         r = self.context
-        img = x[0].reshape(t * f, h, w)
+        img = x[0].transpose(0, 1).reshape(f * t, h, w)  # feature-major planes (F·T, H, W)
         if r and min(h, w) > r:
             img = F.pad(img[None], (r,) * 4, mode="reflect")[0]
         elif r:  # image smaller than the context: numpy reflects repeatedly, like the patches
@@ -144,20 +144,20 @@ class FFDNN(StressModel):
                 mean = _box_mean(block, r)
                 std = _std(mean, _box_mean(block.pow(2), r))
                 centre = block[:, r : r + ny, r : r + w]
-                feats = torch.cat([v.reshape(t, f, ny, w) for v in (centre, mean, std)], dim=1)
+                feats = torch.cat([centre, mean, std])  # (3F·T, ny, W)
             else:
-                feats = img[:, y0 : y0 + ny].reshape(t, f, ny, w)
-            v, _ = self._encode(self._stem_time_major(feats.reshape(t, -1, ny * w)))
+                feats = img[:, y0 : y0 + ny]
+            v, _ = self._encode(self._stem_feature_major(feats.reshape(-1, t * ny * w), t))
             logits.append(self._logits(v))
         return torch.cat(logits).T.reshape(1, -1, h, w)
 
-    def _stem_time_major(self, feats: Tensor) -> Tensor:
-        """The stem on time-major input (T, F', px) → (px, C, T): the 1×1 conv is one batched
-        matmul, and only the narrower stem output is transposed to pixel-major."""
+    def _stem_feature_major(self, feats: Tensor, t: int) -> Tensor:
+        """The stem on feature-major input (F', T·px) → (px, C, T): the 1×1 conv is one
+        matmul, and its (C·T, px) output becomes pixel-major with one blocked 2-D transpose."""
         conv, bn, act = self.stem
-        w = conv.weight[:, :, 0].expand(feats.shape[0], -1, -1)
-        y = torch.baddbmm(conv.bias[:, None].expand(feats.shape[0], -1, feats.shape[2]), w, feats)
-        return act(bn(y)).permute(2, 1, 0).contiguous()  # BN1d over (T, C, px) = over (B, C, T)
+        y = torch.addmm(conv.bias[:, None], conv.weight[:, :, 0], feats)  # (C, T·px)
+        y = act(bn(y[None]))[0]  # BN1d over (1, C, T·px) = over (B, C, T)
+        return y.reshape(y.shape[0] * t, -1).t().contiguous().view(-1, y.shape[0], t)
 
     def training_loss(self, x: Tensor, y: Tensor, class_weight: Tensor | None = None) -> Tensor:
         v, _ = self.capsules(x)

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import rasterio
-from conftest import cloudy_cube, png_is_nontrivial
+from analysis_helpers import cloudy_cube, png_is_nontrivial
 
 from agrostress.analysis import analyse, grid_transform
 from agrostress.cube import CLASS_NAMES, cube_crs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import untrained_model
+from analysis_helpers import untrained_model
 
 from agrostress.analysis import analyse
 

@@ -7,27 +7,23 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import batch_helpers  # noqa: F401  (registers the test-only "slowfiles" source)
 import numpy as np
 import pytest
 import shapely
-from pyproj import Transformer
-from shapely.geometry import Polygon
+from batch_helpers import (  # also registers the test-only "slowfiles" source
+    END,
+    FEATURES,
+    HEIGHT,
+    NORM,
+    ORIGIN,
+    START,
+    TILE,
+    WIDTH,
+    region_polygon_utm,
+    utm_to_wgs84,
+)
 
 from agrostress.settings import Settings
-
-START, END = "2024-03-01", "2024-07-20"
-ORIGIN = (500000.0, 5320000.0)
-WIDTH, HEIGHT = 44, 36  # px of the simulated scene
-TILE = 24  # px: the region's 43 x 36 px grid makes 2 x 2 tiles, the east and south ones clipped
-FEATURES = ["LAI", "LCC", "NDREI", "MTCI", "S2REP", "REDSI", "PSRI"]
-NORM = {
-    "features": FEATURES,
-    "mean": [2.33, 35.4, 0.57, 2.95, 722.8, 152.1, 0.018],
-    "std": [1.1, 9.9, 0.13, 1.29, 4.9, 184.1, 0.041],
-    "lo": [0.62, 7.3, 0.21, 0.41, 696.7, -72.4, -0.046],
-    "hi": [5.6, 52.1, 0.81, 6.79, 732.3, 1039.2, 0.166],
-}
 
 
 @pytest.fixture(scope="session")
@@ -52,18 +48,6 @@ def batch_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         normalisation=NORM,
     )
     return save(module, card, tmp_path_factory.mktemp("model") / "ffdnn")
-
-
-def utm_to_wgs84(geom: Polygon) -> Polygon:
-    t = Transformer.from_crs(32631, 4326, always_xy=True)
-    return shapely.transform(geom, t.transform, interleaved=False)
-
-
-def region_polygon_utm() -> Polygon:
-    """An irregular polygon inside the simulated scene (edges not on the 10 m grid)."""
-    x0, y1 = ORIGIN
-    pts = [(23, 17), (401, 9), (433, 143), (352, 341), (118, 352), (12, 207)]
-    return Polygon([(x0 + dx, y1 - dy) for dx, dy in pts])
 
 
 @pytest.fixture(scope="session")

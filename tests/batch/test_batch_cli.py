@@ -8,7 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 import typer
-from conftest import END, START
+from batch_helpers import END, START
 from typer.testing import CliRunner
 
 from agrostress.commands import batch as batch_cmd

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import rasterio
 import typer
-from conftest import END, START
+from batch_helpers import END, START
 from typer.testing import CliRunner
 
 from pipelines.batch import Manifest, run_batch

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from conftest import region_polygon_utm, utm_to_wgs84
+from batch_helpers import region_polygon_utm, utm_to_wgs84
 from rasterio.features import geometry_mask
 from shapely.geometry import box, mapping
 

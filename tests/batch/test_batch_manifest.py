@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import region_polygon_utm, utm_to_wgs84
+from batch_helpers import region_polygon_utm, utm_to_wgs84
 from shapely.geometry import mapping
 
 from pipelines.batch import BatchError, FingerprintMismatch, Manifest, make_grid

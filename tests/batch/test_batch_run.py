@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
-from conftest import END, START, TILE
+from batch_helpers import END, START, TILE
 
 from agrostress.ingest.base import UpstreamError, register_source
 from agrostress.ingest.files_source import FilesSource
