@@ -1,11 +1,13 @@
 """Model zoo benchmark: same training scenes, same budget, same independent test scenes.
 
     python bench/models.py [--models ffdnn,tempcnn,...] [--epochs 15] [--max-pixels-per-cube 2500]
+                           [--train-scenes N] [--test-scenes N] [--threads 2]
 
-Scenes come from the shipped model's recipe (``pipelines/train_default.py``: training seeds
-1000–1039, test seeds 2000–2003, benchmark difficulty; simulated once into
-agrostress-data/sim). Prints a table and writes bench/results/models.json. Throughput is CPU
-inference on pre-computed features (pixel-series/s at batch 8192, torch threads = 2).
+Scenes come from the shipped model's recipe (``pipelines/train_default.py``: the first N
+training seeds from 1000, the first N test seeds from 2000, benchmark difficulty; simulated
+once into agrostress-data/sim). Prints a table and writes bench/results/models.json.
+Throughput is CPU inference on pre-computed features (pixel-series/s at batch 8192, torch
+threads = 2).
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from rich.table import Table
 
 from agrostress.models import list_models
 from agrostress.training import TrainConfig, evaluate_model, load_training_data, train_model
-from pipelines.train_default import FEATURES, FFDNN_CONFIG, TEST_SEEDS, TRAIN_SEEDS, scene_paths
+from pipelines.train_default import (
+    FEATURES,
+    FFDNN_CONFIG,
+    TEST_SEEDS,
+    TRAIN_SCENES,
+    TRAIN_SEEDS,
+    scene_paths,
+)
 
 DEFAULT = ["ffdnn", "tempcnn", "transformer", "inceptiontime", "random_forest",
            "spatiotemporal", *[m for m in list_models() if m.startswith("mixer_")]]
@@ -52,10 +61,12 @@ def main() -> None:
     ap.add_argument("--max-pixels-per-cube", type=int, default=2500)
     ap.add_argument("--data-dir", type=Path, default=Path("agrostress-data/sim"))
     ap.add_argument("--features", default=FEATURES)
+    ap.add_argument("--train-scenes", type=int, default=TRAIN_SCENES)
+    ap.add_argument("--test-scenes", type=int, default=len(TEST_SEEDS))
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
     args = ap.parse_args()
-    torch.set_num_threads(2)
-    train = scene_paths("train", TRAIN_SEEDS, args.data_dir, 128, 12)
-    test = scene_paths("test", TEST_SEEDS, args.data_dir, 128, 12)
+    train = scene_paths("train", TRAIN_SEEDS[: args.train_scenes], args.data_dir, 128, 12)
+    test = scene_paths("test", TEST_SEEDS[: args.test_scenes], args.data_dir, 128, 12)
     data = {0: load_training_data(train, args.features, "60:200:5",
                                   max_pixels_per_cube=args.max_pixels_per_cube)}
     rows = []
@@ -68,11 +79,13 @@ def main() -> None:
                                            max_pixels_per_cube=args.max_pixels_per_cube)
         d = data[ctx]
         t0 = time.perf_counter()
-        model, hist = train_model(name, d, TrainConfig(epochs=args.epochs, model_config=config))
+        model, hist = train_model(name, d, TrainConfig(epochs=args.epochs, model_config=config,
+                                                             threads=args.threads))
         train_s = time.perf_counter() - t0
         rep = evaluate_model(model, test)
         params = (sum(p.numel() for p in model.module.parameters()) if model.is_torch
                   else int(model.module.arrays["left"].size))
+        torch.set_num_threads(2)
         rows.append({
             "model": name, "params": params,
             "pixel_oa": rep["pixel"]["overall_accuracy"], "field_oa": rep["field"]["overall_accuracy"],
@@ -81,7 +94,10 @@ def main() -> None:
             "train_s": train_s, "best_epoch": hist["best"]["epoch"],
         })
         Console().print(rows[-1])
-        out.write_text(json.dumps({"epochs": args.epochs, "rows": rows}, indent=2))
+        out.write_text(json.dumps({"epochs": args.epochs, "train_scenes": len(train),
+                                   "test_scenes": len(test),
+                                   "max_pixels_per_cube": args.max_pixels_per_cube,
+                                   "rows": rows}, indent=2))
     table = Table(title=f"model zoo on independent test scenes (benchmark), {args.epochs} epochs")
     for col in ("model", "params", "pixel OA", "field OA", "pixel F1", "field F1",
                 "series/s", "train s"):

@@ -22,6 +22,7 @@ from agrostress.training import TrainConfig, evaluate_model, load_training_data,
 
 TRAIN_SEEDS = tuple(range(1000, 1120))
 TEST_SEEDS = tuple(range(2000, 2012))
+TRAIN_SCENES = 40  # the recipe uses the first TRAIN_SCENES training seeds
 FFDNN_CONFIG = {"channels": 24, "depth": 2, "primary_types": 6, "primary_dim": 8, "class_dim": 8,
                 "dropout": 0.2, "context": 2}
 FEATURES = "ffdnn,bands"  # photochemical series + red-edge/rust indices + the 10 bands
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--fields", type=int, default=12)
     ap.add_argument("--config", default=json.dumps(FFDNN_CONFIG))
-    ap.add_argument("--train-scenes", type=int, default=40, help="use the first N training seeds")
+    ap.add_argument("--train-scenes", type=int, default=TRAIN_SCENES, help="use the first N training seeds")
     ap.add_argument("--test-scenes", type=int, default=len(TEST_SEEDS), help="use the first N test seeds")
     ap.add_argument("--grid", default="60:200:5", help="temporal grid first:last:step (DOY)")
     ap.add_argument("--patience", type=int, default=10)

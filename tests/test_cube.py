@@ -150,3 +150,18 @@ def test_dn_conversion_round_trip():
     back = cube.dn_to_reflectance(dn)
     np.testing.assert_allclose(back[:4], refl[:4], atol=5e-5)
     assert np.isnan(back[4])
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 1), (1, 5), (2, 3)])
+def test_write_cog_handles_one_pixel_wide_rasters(tmp_path, shape):
+    import rasterio
+    from affine import Affine
+
+    from agrostress.outputs.cog import validate_cog, write_cog
+
+    data = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
+    out = write_cog(tmp_path / "c.tif", data, crs="EPSG:32631", nodata=255, band_names=["class"],
+                    transform=Affine(10, 0, 500000, 0, -10, 5320000))
+    assert validate_cog(out)[0]
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(1), data)

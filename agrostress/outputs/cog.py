@@ -40,11 +40,15 @@ def class_colormap(names: Sequence[str] = CLASS_NAMES, nodata: int = 255) -> dic
 
 
 def cog_layout(height: int, width: int) -> tuple[int, int]:
-    """(block size, overview levels): blocks ≤ 512 px, at least one overview level."""
+    """(block size, overview levels): blocks ≤ 512 px, at least one overview level — none for
+    a raster one pixel high or wide, which cannot be decimated (GDAL would write an invalid
+    1:1 "overview")."""
     side = min(height, width)
     block = 512
     while block > 16 and block > side // 2:
         block //= 2
+    if side < 2:
+        return block, 0
     levels = 0
     while max(height, width) / 2**levels > block:
         levels += 1
