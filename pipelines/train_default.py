@@ -20,7 +20,7 @@ from agrostress.models import save
 from agrostress.simulate import SimulationConfig, simulate_scene, write_scene
 from agrostress.training import TrainConfig, evaluate_model, load_training_data, train_model
 
-TRAIN_SEEDS = tuple(range(1000, 1120))
+TRAIN_SEEDS = tuple(range(1000, 1160))
 TEST_SEEDS = tuple(range(2000, 2012))
 TRAIN_SCENES = 40  # the recipe uses the first TRAIN_SCENES training seeds
 FFDNN_CONFIG = {"channels": 24, "depth": 2, "primary_types": 6, "primary_dim": 8, "class_dim": 8,

@@ -25,6 +25,7 @@ from agrostress.models.base import StressModel
 from agrostress.models.capsules import PrimaryCapsules, RoutingCapsules, margin_loss
 from agrostress.models.registry import register_model
 from agrostress.ops import create_op
+from agrostress.ops._common import bn_scale_shift
 
 
 class FourierBlock(nn.Module):
@@ -37,6 +38,8 @@ class FourierBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not self.training and not torch.is_grad_enabled():  # inference: no new tensor
+            return self.ffc(x).add_(x)
         return x + self.drop(self.ffc(x))
 
 
@@ -155,8 +158,13 @@ class FFDNN(StressModel):
         """The stem on feature-major input (F', T·px) → (px, C, T): the 1×1 conv is one
         matmul, and its (C·T, px) output becomes pixel-major with one blocked 2-D transpose."""
         conv, bn, act = self.stem
-        y = torch.addmm(conv.bias[:, None], conv.weight[:, :, 0], feats)  # (C, T·px)
-        y = act(bn(y[None]))[0]  # BN1d over (1, C, T·px) = over (B, C, T)
+        if self.training:
+            y = torch.addmm(conv.bias[:, None], conv.weight[:, :, 0], feats)  # (C, T·px)
+            y = act(bn(y[None]))[0]  # BN1d over (1, C, T·px) = over (B, C, T)
+        else:  # BatchNorm folded into the 1×1 conv
+            scale, shift = bn_scale_shift(bn)
+            b = torch.addcmul(shift, conv.bias, scale)[:, None]
+            y = act(torch.addmm(b, conv.weight[:, :, 0] * scale[:, None], feats))
         return y.reshape(y.shape[0] * t, -1).t().contiguous().view(-1, y.shape[0], t)
 
     def training_loss(self, x: Tensor, y: Tensor, class_weight: Tensor | None = None) -> Tensor:
