@@ -5,7 +5,7 @@
 
 Scenes come from the shipped model's recipe (``pipelines/train_default.py``: the first N
 training seeds from 1000, the first N test seeds from 2000, benchmark difficulty; simulated
-once into agrostress-data/sim). Prints a table and writes bench/results/models.json.
+once into agrostress-data/sim). Prints a table and writes bench/results/models.json (--out).
 Throughput is CPU inference on pre-computed features (pixel-series/s at batch 8192, torch
 threads = 2).
 """
@@ -64,13 +64,14 @@ def main() -> None:
     ap.add_argument("--train-scenes", type=int, default=TRAIN_SCENES)
     ap.add_argument("--test-scenes", type=int, default=len(TEST_SEEDS))
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "models.json")
     args = ap.parse_args()
     train = scene_paths("train", TRAIN_SEEDS[: args.train_scenes], args.data_dir, 128, 12)
     test = scene_paths("test", TEST_SEEDS[: args.test_scenes], args.data_dir, 128, 12)
     data = {0: load_training_data(train, args.features, "60:200:5",
                                   max_pixels_per_cube=args.max_pixels_per_cube)}
     rows = []
-    out = Path(__file__).parent / "results" / "models.json"
+    out = args.out
     for name in args.models.split(","):
         config = {"ffdnn": FFDNN_CONFIG, "random_forest": {"n_estimators": 200}}.get(name, {})
         ctx = int(config.get("context", 2 if name == "spatiotemporal" else 0))

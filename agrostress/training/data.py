@@ -110,9 +110,17 @@ def load_training_data(
         raise ValueError("no labelled pixels with sufficient data in the training cubes")
     return TrainingData(
         x=np.concatenate(xs), y=np.concatenate(ys), field_key=np.concatenate(keys), spec=spec,
-        grid=grid, description=f"{len(cubes)} cube(s): " + "; ".join(names),
+        grid=grid, description=describe_cubes(names),
         data_hash=digest.hexdigest(), excluded_insufficient=skipped,
     )
+
+
+def describe_cubes(names: list[str], show: int = 6) -> str:
+    """"N cube(s): a; b; …" — only the first and last names when there are more than
+    ``show`` (the data hash identifies the exact set)."""
+    shown = names if len(names) <= show else [
+        *names[: show - 1], f"… {len(names) - show} more …", names[-1]]
+    return f"{len(names)} cube(s): " + "; ".join(shown)
 
 
 def field_split(

@@ -169,3 +169,12 @@ def test_cli_evaluate_rejects_mismatched_cube(trained, tiny_cubes, tmp_path):
                                    str(path)])
     assert res.exit_code == 2
     assert "B05" in res.output
+
+
+def test_training_description_names_first_and_last_cubes():
+    from agrostress.training.data import describe_cubes
+
+    assert describe_cubes(["a.zarr", "b.zarr"]) == "2 cube(s): a.zarr; b.zarr"
+    many = describe_cubes([f"train_{i}.zarr" for i in range(160)])
+    assert many.startswith("160 cube(s): train_0.zarr;") and many.endswith("; train_159.zarr")
+    assert "154 more" in many and "train_80.zarr" not in many
