@@ -27,6 +27,7 @@ from agrostress.training import TrainConfig, evaluate_model, load_training_data,
 from pipelines.train_default import (
     FEATURES,
     FFDNN_CONFIG,
+    GRID,
     TEST_SEEDS,
     TRAIN_SCENES,
     TRAIN_SEEDS,
@@ -68,7 +69,7 @@ def main() -> None:
     args = ap.parse_args()
     train = scene_paths("train", TRAIN_SEEDS[: args.train_scenes], args.data_dir, 128, 12)
     test = scene_paths("test", TEST_SEEDS[: args.test_scenes], args.data_dir, 128, 12)
-    data = {0: load_training_data(train, args.features, "60:200:5",
+    data = {0: load_training_data(train, args.features, GRID,
                                   max_pixels_per_cube=args.max_pixels_per_cube)}
     rows = []
     out = args.out
@@ -76,7 +77,7 @@ def main() -> None:
         config = {"ffdnn": FFDNN_CONFIG, "random_forest": {"n_estimators": 200}}.get(name, {})
         ctx = int(config.get("context", 2 if name == "spatiotemporal" else 0))
         if ctx not in data:
-            data[ctx] = load_training_data(train, args.features, "60:200:5", context=ctx,
+            data[ctx] = load_training_data(train, args.features, GRID, context=ctx,
                                            max_pixels_per_cube=args.max_pixels_per_cube)
         d = data[ctx]
         t0 = time.perf_counter()

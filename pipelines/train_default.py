@@ -27,6 +27,7 @@ TEST_SEEDS = tuple(range(2000, 2012))
 TRAIN_SCENES = 160  # the recipe uses the first TRAIN_SCENES training seeds
 FFDNN_CONFIG = {"channels": 24, "depth": 2, "primary_types": 6, "primary_dim": 8, "class_dim": 8,
                 "dropout": 0.2, "context": 2}
+GRID = "60:200:5"  # temporal grid, DOY first:last:step
 FEATURES = "ffdnn,bands"  # photochemical series + red-edge/rust indices + the 10 bands
 console = Console()
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", default=json.dumps(FFDNN_CONFIG))
     ap.add_argument("--train-scenes", type=int, default=TRAIN_SCENES, help="use the first N training seeds")
     ap.add_argument("--test-scenes", type=int, default=len(TEST_SEEDS), help="use the first N test seeds")
-    ap.add_argument("--grid", default="60:200:5", help="temporal grid first:last:step (DOY)")
+    ap.add_argument("--grid", default=GRID, help="temporal grid first:last:step (DOY)")
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0, help="pixel sampling, split and init seed")
     ap.add_argument("--threads", type=int, default=1,
