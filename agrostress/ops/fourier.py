@@ -51,6 +51,10 @@ from ._common import (
 )
 from .registry import register_op
 
+#: bytes per activation tensor in one pass of the CPU inference path (measured on the 2-core
+#: development CPU at C = 64, L = 29: 512-sample chunks ran 1.3x faster than one 4096 pass)
+INFERENCE_CHUNK_BYTES = 4 << 20
+
 __all__ = ["FourierConv", "FourierConv1d", "FourierConv2d", "fourier_reference"]
 
 
@@ -174,8 +178,13 @@ class FourierConv(nn.Module):
             zc = torch.fft.rfft2(fft_ready(s), s=sizes, norm="ortho")
             z = torch.stack((zc.real, zc.imag), dim=2).reshape(bsz, 2 * h, *zc.shape[2:])
             z = z.to(s.dtype)
-        z = conv(z, e["w_spec"], e["b_spec"])
-        z = torch.relu_(z if e["b_spec"] is not None else self.bn_spec(z))
+        if self.dims == 1:  # 1x1 conv as a batched matmul (oneDNN is slower at this size)
+            z = torch.matmul(e["w_spec"][..., 0], z)  # type: ignore[index]
+            z = z.add_(e["b_spec"][:, None]) if e["b_spec"] is not None else self.bn_spec(z)
+        else:
+            z = conv(z, e["w_spec"], e["b_spec"])
+            z = z if e["b_spec"] is not None else self.bn_spec(z)
+        z = torch.relu_(z)
         if self.dims == 1:
             if path == "dense":
                 return z.view(bsz, h, 2 * nf) @ inv
@@ -188,6 +197,8 @@ class FourierConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         path = self.resolve(x.shape[-1], x.device)
+        if self.dims == 1 and not self.training and not torch.is_grad_enabled():
+            return self._forward_inference(x, path)
         conv = F.conv1d if self.dims == 1 else F.conv2d
         cl, pad = self.c_l, self.kernel_size // 2
         e = self._effective()
@@ -205,6 +216,53 @@ class FourierConv(nn.Module):
             out = self.bn_out(out)
         # activations in place: every tensor here is a fresh intermediate; on this class of
         # machine allocating (page-faulting) a new output costs as much as the convolutions
+        return out.relu_() if isinstance(self.act, nn.ReLU) else self.act(out)
+
+    def _inference_weights(self) -> dict[str, Tensor | None]:
+        """Eval-mode weights for :meth:`_forward_inference`: BatchNorms folded, 1x1 kernels
+        as matrices, and the three local convolutions merged into one ``C -> C`` kernel
+        (l2g gets zero taps on the global inputs, so it sees the local channels only)."""
+        e = self._effective()
+        w = {k: e[k] for k in ("b_in", "b_spec", "b_lg")}
+        w["w_in"] = e["w_in"][..., 0]  # type: ignore[index]
+        w["w_spec"] = e["w_spec"]
+        w["w_out"] = e["w_out"][..., 0]  # type: ignore[index]
+        if self.c_l:
+            w_lg = F.pad(e["w_lg"], (0, 0, 0, self.c_g))  # type: ignore[arg-type]
+            w["w_local"] = torch.cat([e["w_l"], w_lg])  # type: ignore[list-item]
+            w["b_local"] = torch.cat([e["b_l"], e["b_lg"]])  # type: ignore[list-item]
+        return w
+
+    def inference_chunk(self, length: int, device: torch.device, itemsize: int = 4) -> int:
+        """Samples per pass of the no-grad eval path: on the CPU about
+        ``INFERENCE_CHUNK_BYTES`` per activation, so every intermediate stays in cache and
+        the allocator reuses its blocks (no chunking on accelerators)."""
+        if device.type != "cpu":
+            return 1 << 62
+        return max(16, INFERENCE_CHUNK_BYTES // (self.channels * length * itemsize))
+
+    def _forward_inference(self, x: Tensor, path: str) -> Tensor:
+        """Eval mode without gradients (1-D): the same function as :meth:`forward`, run in
+        cache-sized chunks of the batch with one merged local convolution and the 1x1
+        convolutions as matmuls."""
+        w = self._inference_weights()
+        n = self.inference_chunk(x.shape[-1], x.device, x.element_size())
+        if x.shape[0] <= n:
+            return self._infer_chunk(x, w, path)
+        out = x.new_empty(x.shape)
+        for i in range(0, x.shape[0], n):
+            out[i : i + n] = self._infer_chunk(x[i : i + n], w, path)
+        return out
+
+    def _infer_chunk(self, x: Tensor, w: dict[str, Tensor | None], path: str) -> Tensor:
+        cl = self.c_l
+        s = torch.matmul(w["w_in"], x[:, cl:]).add_(w["b_in"][:, None]).relu_()  # type: ignore[index, arg-type]
+        g = torch.matmul(w["w_out"], self._fourier_unit(s, w, path).add_(s))  # type: ignore[arg-type]
+        if cl:
+            out = F.conv1d(x, w["w_local"], w["b_local"], padding=self.kernel_size // 2)
+            out[:, cl:] += g
+        else:
+            out = g.add_(w["b_lg"][:, None])  # type: ignore[index]
         return out.relu_() if isinstance(self.act, nn.ReLU) else self.act(out)
 
     def extra_repr(self) -> str:
