@@ -1,6 +1,7 @@
 """CPU inference throughput of the shipped model against TempCNN, in the same run.
 
     python bench/inference.py [--model models/ffdnn] [--batch 8192] [--repeats 5] [--threads 2]
+    python bench/inference.py --device cuda --batch 262144     # on a GPU
 
 Pixel-series per second on normalised inputs (the model call only, no preprocessing). A model
 with spatial context (``context > 0``) is timed on its image path, ``forward_image`` on a
@@ -23,7 +24,8 @@ from agrostress.models import create_model, load
 
 
 def series_per_s(module: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
-    module.eval()
+    module.eval().to(x.device)
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
     if getattr(module, "context", 0):  # (N, T, F) -> one (1, T, F, 64, N / 64) image
         img = x.reshape(64, -1, *x.shape[1:]).permute(2, 3, 0, 1)[None].contiguous()
         call = lambda: module.forward_image(img)  # noqa: E731
@@ -33,8 +35,10 @@ def series_per_s(module: torch.nn.Module, x: torch.Tensor, repeats: int) -> floa
         call()
         best = float("inf")
         for _ in range(repeats):
+            sync()
             t0 = time.perf_counter()
             call()
+            sync()
             best = min(best, time.perf_counter() - t0)
     return len(x) / best
 
@@ -45,16 +49,19 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8192)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     shipped = load(args.model)
     t, f = shipped.card.n_steps, shipped.card.n_features
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((args.batch, t, f),
                                                                   dtype=np.float32))
+    x = x.to(args.device)
     rows = [(f"{shipped.card.name} (shipped)", shipped.module),
             ("tempcnn (zoo default)", create_model("tempcnn", n_features=f, n_steps=t))]
     table = Table(title=f"inference, batch {args.batch}, {t} steps × {f} features, "
-                        f"{args.threads} threads (best of {args.repeats})")
+                        f"{args.device if args.device != 'cpu' else f'{args.threads} CPU threads'} "
+                        f"(best of {args.repeats})")
     for col in ("model", "params", "series/s"):
         table.add_column(col, justify="right")
     rates = []

@@ -4,6 +4,7 @@ with a plain depthwise ``nn.Conv1d`` (k = 7) baseline measured in the same run.
     python bench/ops.py                       # B=4096, C=64, L in {12, 29, 48, 96}; 2-D 256x64x16x16
     python bench/ops.py --quick               # B=512, fewer repeats (smoke run)
     python bench/ops.py --ops fourier lka --lengths 29
+    python bench/ops.py --device cuda --json bench/results/ops_cuda.json   # on a GPU
 
 "fwd" is inference (eval mode, ``torch.no_grad``); "f+b" is a training step's forward and
 backward (train mode, loss = sum of outputs). Times are medians over ``--repeats`` runs
@@ -34,6 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agrostress.ops import FourierConv, create_op, fourier_reference, list_ops  # noqa: E402
 
 BASELINE = "baseline_dwconv_k7"
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    """Wait for queued GPU kernels, so wall-clock times cover the work (no-op on the CPU)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 def _timeit(fn: Callable[[], object], repeats: int, warmup: int = 2) -> dict[str, float]:
@@ -41,8 +49,10 @@ def _timeit(fn: Callable[[], object], repeats: int, warmup: int = 2) -> dict[str
         fn()
     ts = []
     for _ in range(repeats):
+        _sync()
         t0 = time.perf_counter()
         fn()
+        _sync()
         ts.append((time.perf_counter() - t0) * 1e3)
     return {"median": statistics.median(ts), "min": min(ts)}
 
@@ -69,8 +79,8 @@ def _fwd_bwd(op: nn.Module, x: torch.Tensor) -> Callable[[], object]:
 def _build(name: str, channels: int, length: int | tuple[int, int], dims: int) -> nn.Module:
     if name == BASELINE:
         conv = nn.Conv1d if dims == 1 else nn.Conv2d
-        return conv(channels, channels, 7, padding=3, groups=channels)
-    return create_op(name, channels=channels, length=length, dims=dims)
+        return conv(channels, channels, 7, padding=3, groups=channels).to(DEVICE)
+    return create_op(name, channels=channels, length=length, dims=dims).to(DEVICE)
 
 
 def _measure(op: nn.Module, x: torch.Tensor, repeats: int, backward: bool) -> dict[str, object]:
@@ -94,7 +104,8 @@ def fourier_paths(
     for length in lengths:
         m = create_op("fourier", channels=channels, length=length, ratio_global=ratio_global)
         assert isinstance(m, FourierConv)
-        x = torch.randn(batch, channels, length)
+        m.to(DEVICE)
+        x = torch.randn(batch, channels, length, device=DEVICE)
         xg = x.clone().requires_grad_()
 
         def call(variant: str, inp: torch.Tensor, m: nn.Module = m) -> torch.Tensor:
@@ -109,6 +120,7 @@ def fourier_paths(
             m.train(mode == "fwd_bwd")
             for rep in range(repeats + 2):
                 for v in variants:
+                    _sync()
                     t0 = time.perf_counter()
                     if mode == "fwd":
                         with torch.no_grad():
@@ -116,12 +128,13 @@ def fourier_paths(
                     else:
                         m.zero_grad(set_to_none=True)
                         call(v, xg).sum().backward()
+                    _sync()
                     if rep >= 2:  # warm-up
                         times[v][mode].append((time.perf_counter() - t0) * 1e3)
         m.path = "auto"
         rec = {v: {k: statistics.median(t) for k, t in d.items()} for v, d in times.items()}
         rec["min"] = {v: {k: min(t) for k, t in d.items()} for v, d in times.items()}
-        rec["auto_resolves_to"] = m.resolve(length)
+        rec["auto_resolves_to"] = m.resolve(length, DEVICE)
         out[str(length)] = rec
     return out
 
@@ -143,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ops", nargs="*", default=None, help="subset of operator names")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     ap.add_argument("--no-backward", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (times include a sync)")
     ap.add_argument("--quick", action="store_true", help="B=512 (2-D: 64), 2 repeats")
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "ops.json")
     args = ap.parse_args(argv)
@@ -150,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         args.batch, args.batch2d, args.repeats = 512, 64, 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.manual_seed(0)
     names1 = [BASELINE] + [n for n in list_ops(dims=1) if not args.ops or n in args.ops]
     names2 = [BASELINE] + [n for n in list_ops(dims=2) if not args.ops or n in args.ops]
@@ -158,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
-        "device": "cpu (no GPU available)",
+        "device": (torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda"
+                   else "cpu (no GPU used)"),
         "load_avg_start": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "command": "python bench/ops.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -181,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         one[name] = {}
         for length in args.lengths:
             op = _build(name, c, length, 1)
-            x = torch.randn(args.batch, c, length)
+            x = torch.randn(args.batch, c, length, device=DEVICE)
             one[name][str(length)] = _measure(op, x, args.repeats, bwd)
             del op, x
         print(f"  1-D {name:18s} done", file=sys.stderr, flush=True)
@@ -191,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     hw = tuple(args.size2d)
     for name in names2:
         op = _build(name, c, hw, 2)
-        x = torch.randn(args.batch2d, c, *hw)
+        x = torch.randn(args.batch2d, c, *hw, device=DEVICE)
         two[name] = _measure(op, x, args.repeats, bwd)
         print(f"  2-D {name:18s} done", file=sys.stderr, flush=True)
     results["ops_2d"] = two
@@ -234,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- tables
     lines = [
+        f"{env['device']}, {env['threads']} threads",
+        "",
         f"1-D: B={args.batch}, C={c}; ms (median of {args.repeats}); fwd = eval/no_grad, "
         "f+b = train forward+backward",
         "",
