@@ -13,14 +13,35 @@ forward pass does not depend on them).
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
 
-from agrostress.models import create_model, load
+from agrostress.models import create_model
+
+
+def shipped_model(path: str) -> tuple[str, torch.nn.Module, int, int]:
+    """(name, module, n_steps, n_features) of a checkpoint: through ``load`` (verified), or,
+    where the geospatial stack it needs is not installed (a bare GPU machine), the card's
+    architecture with the stored weights read by safetensors (never a pickle)."""
+    try:
+        from agrostress.models import load
+    except ImportError:
+        from safetensors.torch import load_file
+
+        card = json.loads((Path(path) / "card.json").read_text())
+        module = create_model(card["architecture"], n_features=card["n_features"],
+                              n_steps=card["n_steps"], n_classes=len(card["class_names"]),
+                              **card["config"])
+        module.load_state_dict(load_file(Path(path) / "model.safetensors"), strict=True)
+        return card["name"], module, card["n_steps"], card["n_features"]
+    loaded = load(path)
+    return loaded.card.name, loaded.module, loaded.card.n_steps, loaded.card.n_features
 
 
 def series_per_s(module: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
@@ -52,12 +73,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    shipped = load(args.model)
-    t, f = shipped.card.n_steps, shipped.card.n_features
+    name, module, t, f = shipped_model(args.model)
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((args.batch, t, f),
                                                                   dtype=np.float32))
     x = x.to(args.device)
-    rows = [(f"{shipped.card.name} (shipped)", shipped.module),
+    rows = [(f"{name} (shipped)", module),
             ("tempcnn (zoo default)", create_model("tempcnn", n_features=f, n_steps=t))]
     table = Table(title=f"inference, batch {args.batch}, {t} steps × {f} features, "
                         f"{args.device if args.device != 'cpu' else f'{args.threads} CPU threads'} "

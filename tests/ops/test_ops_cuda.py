@@ -8,6 +8,7 @@ TF32 is switched off so that float32 matmuls and convolutions are comparable to 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
 ]
 CUDA = torch.device("cuda")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -65,11 +67,13 @@ def test_fourier_paths_agree_on_cuda(length: int) -> None:
 
 
 def test_shipped_model_image_path_on_cuda_matches_cpu() -> None:
-    from agrostress.models import load
+    """The shipped architecture and weights (read as in ``bench/inference.py``, which also
+    works where the geospatial stack is not installed)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from inference import shipped_model
 
-    shipped = load(Path(__file__).resolve().parents[2] / "models" / "ffdnn")
-    module = shipped.module.eval()
-    t, f = shipped.card.n_steps, shipped.card.n_features
+    _, module, t, f = shipped_model(str(ROOT / "models" / "ffdnn"))
+    module.eval()
     img = torch.randn(1, t, f, 24, 40)
     with torch.inference_mode():
         cpu = module.forward_image(img)
