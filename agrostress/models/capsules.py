@@ -14,6 +14,16 @@ def squash(s: Tensor, dim: int = -1, eps: float = 1e-8) -> Tensor:
     return s * (sq / (1.0 + sq) / torch.sqrt(sq + eps))
 
 
+def pool_matrix(length: int, positions: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """``adaptive_avg_pool1d`` over ``length`` steps as a ``(positions, length)`` matrix
+    (window ``i`` spans ``floor(i·L/P)`` to ``ceil((i+1)·L/P)``)."""
+    m = torch.zeros(positions, length, dtype=torch.float64)
+    for i in range(positions):
+        a, b = (i * length) // positions, -((-(i + 1) * length) // positions)
+        m[i, a:b] = 1.0 / (b - a)
+    return m.to(device=device, dtype=dtype)
+
+
 class PrimaryCapsules(nn.Module):
     """Scalar feature maps (B, C, T) → ``n_types × positions`` capsules of ``dim`` (squashed).
 
@@ -25,6 +35,15 @@ class PrimaryCapsules(nn.Module):
         super().__init__()
         self.n_types, self.dim, self.positions = n_types, dim, positions
         self.proj = nn.Conv1d(channels, n_types * dim, kernel_size=1)
+
+    def forward_time_major(self, x: Tensor) -> Tensor:
+        """Time-major feature maps ``(T, C, N)`` → capsules ``(n_types·positions, dim, N)``
+        (the same capsules as :meth:`forward`, samples innermost)."""
+        t, c, n = x.shape
+        pooled = (pool_matrix(t, self.positions, x.device, x.dtype) @ x.view(t, c * n))
+        u = torch.matmul(self.proj.weight[:, :, 0], pooled.view(self.positions, c, n))
+        u = u.add_(self.proj.bias[:, None]).view(self.positions, self.n_types, self.dim, n)
+        return squash(u.transpose(0, 1).reshape(self.n_types * self.positions, self.dim, n), dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.adaptive_avg_pool1d(x, self.positions)  # (B, C, P)
@@ -64,6 +83,29 @@ class RoutingCapsules(nn.Module):
                 logits = logits + torch.bmm(v, u_hat.transpose(1, 2))  # agreement u_hat · v
         coupling = c.view(b, self.n_out, self.n_in).transpose(1, 2)
         return v.view(b, self.n_out, self.dim_out), coupling
+
+    def forward_time_major(self, u: Tensor) -> Tensor:
+        """Routing on capsules ``(n_in, dim_in, N)`` (samples innermost) → class capsules
+        ``(n_out, dim_out, N)``; the same computation as :meth:`forward`, without couplings."""
+        n = u.shape[-1]
+        u_hat = torch.matmul(self.weight.transpose(1, 2), u)  # (n_in, n_out·d_out, N)
+        u_hat = u_hat.view(self.n_in, self.n_out, self.dim_out, n)
+        logits: Tensor | None = None
+        for it in range(self.iterations):  # sums as in-place multiply-adds: no big temporaries
+            if logits is None:  # softmax of zero logits: uniform couplings
+                s = u_hat.sum(dim=0).div_(self.n_out)
+            else:
+                c = logits.softmax(dim=1).unsqueeze(2)  # (n_in, n_out, 1, N)
+                s = u_hat[0] * c[0]
+                for i in range(1, self.n_in):
+                    s.addcmul_(u_hat[i], c[i])
+            v = squash(s, dim=1)  # (n_out, d_out, N)
+            if it < self.iterations - 1:  # agreement u_hat · v: (n_in, n_out, N)
+                agree = u_hat[:, :, 0] * v[:, 0]
+                for d in range(1, self.dim_out):
+                    agree.addcmul_(u_hat[:, :, d], v[:, d])
+                logits = agree if logits is None else logits.add_(agree)
+        return v
 
 
 def margin_loss(

@@ -337,6 +337,16 @@ def pointwise(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return (F.conv1d if x.dim() == 3 else F.conv2d)(x, w, bias)
 
 
+def time_major_pointwise(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """1x1 convolution ``(Cout, Cin)`` on time-major ``x (L, Cin, N)`` -> ``(L, Cout, N)``:
+    one batched matmul over the steps, the bias added inside the GEMM (no extra pass)."""
+    length, _, n = x.shape
+    w = weight.expand(length, *weight.shape)
+    if bias is None:
+        return torch.bmm(w, x)
+    return torch.baddbmm(bias[None, :, None].expand(length, -1, n), w, x)
+
+
 def reparameterize_model(module: nn.Module) -> nn.Module:
     """Call ``reparameterize()`` on every submodule that defines it (inference form)."""
     for m in list(module.modules()):

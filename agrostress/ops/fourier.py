@@ -35,11 +35,14 @@ supported on the fft path only.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._common import (
+    _normal_tensors,
     batch_norm,
     bn_scale_shift,
     fft_ready,
@@ -48,6 +51,7 @@ from ._common import (
     get_act,
     rdft_matrices,
     resolve_path,
+    time_major_pointwise,
 )
 from .registry import register_op
 
@@ -265,11 +269,79 @@ class FourierConv(nn.Module):
             out = g.add_(w["b_lg"][:, None])  # type: ignore[index]
         return out.relu_() if isinstance(self.act, nn.ReLU) else self.act(out)
 
+    def forward_time_major(self, x: Tensor) -> Tensor:
+        """Eval mode, 1-D: the same function on time-major input ``(L, C, N)`` (samples
+        innermost) -> ``(L, C, N)``.
+
+        In this layout every channel mixing is one matmul batched over the ``L`` steps with
+        ``N`` columns, the local ``k``-tap convolution is ``k`` accumulated matmuls on shifted
+        time slices (zero padding), and the transform is one matmul (or ``torch.fft``) over
+        the leading axis, with the spectrum ordered frequency-major so that no permute copy
+        is needed. Pixel-wise models (FFDNN's image path) keep this layout end to end.
+        """
+        if self.dims != 1 or self.training:
+            raise RuntimeError("forward_time_major is the eval-mode 1-D form")
+        length, _, n = x.shape
+        path = self.resolve(length, x.device)
+        w = self._inference_weights()
+        cl, h, k, pad = self.c_l, self.hidden, self.kernel_size, self.kernel_size // 2
+        if cl:  # shifted taps accumulate inside the GEMMs (baddbmm_), bias with the centre
+            wl = w["w_local"]
+            out = time_major_pointwise(x, wl[:, :, pad], w["b_local"])  # type: ignore[index]
+            for j in range(k):
+                d = j - pad  # out[t] += W_j x[t + d]
+                if d == 0 or abs(d) >= length:
+                    continue
+                wj = wl[:, :, j].expand(length - abs(d), -1, -1)  # type: ignore[index]
+                if d < 0:
+                    out[-d:].baddbmm_(wj, x[: length + d])
+                else:
+                    out[: length - d].baddbmm_(wj, x[d:])
+        s = time_major_pointwise(x[:, cl:], w["w_in"], w["b_in"]).relu_()  # type: ignore[arg-type]
+        # spectral 1x1 conv with FFC's channel order (2c + part) re-indexed to part * h + c
+        perm = torch.arange(2 * h, device=x.device).view(h, 2).T.reshape(-1)
+        w_spec = w["w_spec"][..., 0][perm][:, perm]  # type: ignore[index]
+        b_spec = w["b_spec"][perm]  # type: ignore[index]
+        nfft = self.n_fft(length)
+        nf = nfft // 2 + 1
+        if path == "dense":
+            fwd, inv = _time_major_dft(length, nfft, x.device, x.dtype)
+            z = (fwd @ s.view(length, h * n)).view(nf, 2 * h, n)
+        else:
+            zc = torch.fft.rfft(s, n=nfft, dim=0, norm="ortho")
+            z = torch.stack((zc.real, zc.imag), dim=1).view(nf, 2 * h, n)
+        z = time_major_pointwise(z, w_spec, b_spec).relu_()
+        if path == "dense":
+            u = (inv @ z.view(2 * nf, h * n)).view(length, h, n)
+        else:
+            zz = z.view(nf, 2, h, n)
+            u = torch.fft.irfft(torch.complex(zz[:, 0], zz[:, 1]), n=nfft, dim=0, norm="ortho")
+            u = u[:length]
+        g = torch.matmul(w["w_out"], u.add_(s))  # type: ignore[arg-type]
+        if cl:
+            out[:, cl:] += g
+        else:
+            out = g.add_(w["b_lg"][:, None])  # type: ignore[index]
+        return out.relu_() if isinstance(self.act, nn.ReLU) else self.act(out)
+
     def extra_repr(self) -> str:
         return (
             f"channels={self.channels}, c_global={self.c_g}, dims={self.dims}, "
             f"kernel_size={self.kernel_size}, path={self.path!r}, padding={self.padding!r}"
         )
+
+
+@functools.lru_cache(maxsize=64)
+@_normal_tensors
+def _time_major_dft(
+    length: int, n_fft: int, device: torch.device, dtype: torch.dtype
+) -> tuple[Tensor, Tensor]:
+    """:func:`rdft_matrices` for the time-major layout: ``fwd (2F, L)`` and ``inv (L, 2F)``
+    with the spectrum frequency-major, ``[Re X_0, Im X_0, Re X_1, Im X_1, ...]``."""
+    fwd, inv = rdft_matrices(length, n_fft, device, dtype)
+    nf = n_fft // 2 + 1
+    order = torch.arange(2 * nf, device=device).view(2, nf).T.reshape(-1)
+    return fwd.T[order].contiguous(), inv[order].T.contiguous()
 
 
 class FourierConv1d(FourierConv):

@@ -186,3 +186,23 @@ def test_chunked_inference_path_matches_definition(
     with torch.no_grad():
         one = torch.cat([m(x[i : i + 1]) for i in range(len(x))])
     assert rel_err(one, fast) <= 1e-6  # no dependence on the batch composition
+
+
+@pytest.mark.parametrize("length", [3, 12, 29, 31])
+@pytest.mark.parametrize(("ratio", "path", "padding", "k"), [
+    (0.5, "dense", "circular", 3), (0.5, "fft", "linear", 5), (1.0, "dense", "linear", 3),
+    (0.25, "fft", "circular", 7), (0.75, "dense", "circular", 5)])
+def test_time_major_form_matches_definition(
+    length: int, ratio: float, path: str, padding: str, k: int
+) -> None:
+    """``forward_time_major`` on (L, C, N) computes the FFC definition (kernels longer than
+    the series included)."""
+    m = FourierConv1d(12, ratio_global=ratio, path=path, padding=padding, kernel_size=k).eval()
+    randomize_bn(m)
+    x = torch.randn(9, 12, length)
+    with torch.no_grad():
+        tm = m.forward_time_major(x.permute(2, 1, 0).contiguous()).permute(2, 1, 0)
+        ref = fourier_reference(m, x)
+    assert rel_err(tm, ref) <= 1e-5
+    with pytest.raises(RuntimeError, match="eval-mode"):
+        m.train().forward_time_major(x.permute(2, 1, 0))
