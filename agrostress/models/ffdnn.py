@@ -126,11 +126,18 @@ class FFDNN(StressModel):
     #: pixels per pass of the time-major inference path (every activation about 3 MB)
     time_major_chunk: int = 2048
 
+    #: the same on an accelerator, where larger passes pay
+    time_major_chunk_accelerator: int = 1 << 18
+
     def uses_time_major(self, x: Tensor) -> bool:
         """Whether a call runs the time-major inference path: eval mode, no gradients, a
-        float32/float64 CPU tensor (accelerators keep the channels-first path)."""
-        return (not self.training and not torch.is_grad_enabled() and x.device.type == "cpu"
+        float32/float64 tensor."""
+        return (not self.training and not torch.is_grad_enabled()
                 and x.dtype in (torch.float32, torch.float64))
+
+    def _time_major_pixels(self, x: Tensor) -> int:
+        cpu = x.device.type == "cpu"
+        return self.time_major_chunk if cpu else self.time_major_chunk_accelerator
 
     def logits_time_major(self, feats: Tensor) -> Tensor:
         """Eval-mode logits from time-major stem input ``(T, F', N)`` (``F'`` = the stem's
@@ -157,7 +164,7 @@ class FFDNN(StressModel):
         return torch.log(lengths / lengths.sum(dim=0, keepdim=True) + 1e-9)
 
     def _forward_time_major(self, x: Tensor) -> Tensor:
-        n = self.time_major_chunk
+        n = self._time_major_pixels(x)
         out = []
         for i in range(0, x.shape[0], n):
             xi = self.neighbourhood(x[i : i + n]) if self.context else x[i : i + n]
@@ -178,8 +185,8 @@ class FFDNN(StressModel):
         """A whole image (1, T, F, H, W) → logits (1, n_classes, H, W).
 
         Runs in blocks of image rows (about ``inference_chunk`` pixels without gradients), so
-        the neighbourhood statistics and every intermediate stay small. Inference on the CPU
-        takes the time-major path (:meth:`logits_time_major`).
+        the neighbourhood statistics and every intermediate stay small. Inference (eval mode,
+        no gradients) takes the time-major path (:meth:`logits_time_major`).
         """
         if self.uses_time_major(x):
             return self._forward_image_time_major(x)
@@ -209,13 +216,13 @@ class FFDNN(StressModel):
         return torch.cat(logits).T.reshape(1, -1, h, w)
 
     def _forward_image_time_major(self, x: Tensor) -> Tensor:
-        """:meth:`forward_image` in eval mode without gradients on the CPU: the input's own
-        time-major planes (T·F, H, W), compiled neighbourhood statistics per row block
+        """:meth:`forward_image` in eval mode without gradients: the input's own time-major
+        planes (T·F, H, W), neighbourhood statistics per row block (compiled on the CPU)
         (:func:`~agrostress.models.neighbourhood.neighbourhood_rows`, reflecting at the border
         as the patches do), and :meth:`logits_time_major`."""
         _, t, f, h, w = x.shape
         img = x[0].reshape(t * f, h, w)
-        step = max(1, self.time_major_chunk // w)
+        step = max(1, self._time_major_pixels(x) // w)
         logits = []
         for y0 in range(0, h, step):
             ny = min(step, h - y0)

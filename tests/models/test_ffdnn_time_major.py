@@ -91,7 +91,7 @@ def test_float64_image_uses_the_torch_neighbourhood() -> None:
     torch.testing.assert_close(fast, _channels_first(m, m.forward_image, img))
 
 
-def test_time_major_only_for_cpu_inference() -> None:
+def test_time_major_only_for_float_inference() -> None:
     m = _model()
     x = torch.randn(4, 13, 3)
     assert not m.uses_time_major(x)  # gradients enabled

@@ -77,7 +77,11 @@ def test_shipped_model_image_path_on_cuda_matches_cpu() -> None:
     img = torch.randn(1, t, f, 24, 40)
     with torch.inference_mode():
         cpu = module.forward_image(img)
-        gpu = module.to(CUDA).forward_image(img.to(CUDA)).cpu()
+    module.to(CUDA)  # outside inference mode: the parameters must stay usable by autograd
+    with torch.inference_mode():
+        gpu = module.forward_image(img.to(CUDA)).cpu()  # time-major path
+    with torch.enable_grad():  # the channels-first (training-form) path on the GPU
+        gpu_cf = module.forward_image(img.to(CUDA)).detach().cpu()
     module.cpu()
-    assert rel_err(gpu, cpu) <= 1e-4
+    assert rel_err(gpu, cpu) <= 1e-4 and rel_err(gpu_cf, cpu) <= 1e-4
     assert (gpu.argmax(1) == cpu.argmax(1)).float().mean() >= 0.999
