@@ -2,6 +2,7 @@
 
     python bench/models.py [--models ffdnn,tempcnn,...] [--epochs 15] [--max-pixels-per-cube 2500]
                            [--train-scenes N] [--test-scenes N] [--threads 2]
+                           [--ffdnn-config '{"context": 3}']   # FFDNN variants (merged)
 
 Scenes come from the shipped model's recipe (``pipelines/train_default.py``: the first N
 training seeds from 1000, the first N test seeds from 2000, benchmark difficulty; simulated
@@ -65,16 +66,18 @@ def main() -> None:
     ap.add_argument("--train-scenes", type=int, default=TRAIN_SCENES)
     ap.add_argument("--test-scenes", type=int, default=len(TEST_SEEDS))
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    ap.add_argument("--ffdnn-config", default="{}",
+                    help="JSON merged into the recipe's FFDNN config (ablations)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "models.json")
     args = ap.parse_args()
     train = scene_paths("train", TRAIN_SEEDS[: args.train_scenes], args.data_dir, 128, 12)
     test = scene_paths("test", TEST_SEEDS[: args.test_scenes], args.data_dir, 128, 12)
-    data = {0: load_training_data(train, args.features, GRID,
-                                  max_pixels_per_cube=args.max_pixels_per_cube)}
+    data: dict = {}  # training data per context radius, loaded when first needed
     rows = []
     out = args.out
     for name in args.models.split(","):
-        config = {"ffdnn": FFDNN_CONFIG, "random_forest": {"n_estimators": 200}}.get(name, {})
+        ffdnn = {**FFDNN_CONFIG, **json.loads(args.ffdnn_config)}
+        config = {"ffdnn": ffdnn, "random_forest": {"n_estimators": 200}}.get(name, {})
         ctx = int(config.get("context", 2 if name == "spatiotemporal" else 0))
         if ctx not in data:
             data[ctx] = load_training_data(train, args.features, GRID, context=ctx,
@@ -89,7 +92,7 @@ def main() -> None:
                   else int(model.module.arrays["left"].size))
         torch.set_num_threads(2)
         rows.append({
-            "model": name, "params": params,
+            "model": name, "config": config, "params": params,
             "pixel_oa": rep["pixel"]["overall_accuracy"], "field_oa": rep["field"]["overall_accuracy"],
             "pixel_macro_f1": rep["pixel"]["macro_f1"], "field_macro_f1": rep["field"]["macro_f1"],
             "series_per_s": throughput(model, d.x.shape[1], d.x.shape[2]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from bn_helpers import randomize_bn
 
 from agrostress.models import create_model
 from agrostress.models.capsules import PrimaryCapsules, RoutingCapsules, pool_matrix
@@ -14,24 +15,12 @@ from agrostress.models.neighbourhood import neighbourhood_rows, neighbourhood_to
 from agrostress.training.data import patches
 
 
-def _randomize_bn(model: torch.nn.Module, seed: int = 0) -> None:
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            with torch.no_grad():
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(n, generator=g) - 0.5)
-
-
 def _model(**kw) -> FFDNN:
     torch.manual_seed(0)
     cfg = {"n_features": 3, "n_steps": 13, "channels": 8, "primary_types": 3, "class_dim": 4}
     cfg.update(kw)
     m = create_model("ffdnn", **cfg).eval()
-    _randomize_bn(m)
+    randomize_bn(m)
     return m
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from bn_helpers import randomize_bn  # noqa: F401  (re-exported for the operator tests)
 
 from agrostress.ops import create_op, list_ops
 
@@ -18,19 +19,6 @@ def make(name: str, dims: int, channels: int = 8, length: int = 12, **kw):
 def sample(dims: int, batch: int = 3, channels: int = 8, length: int = 12, **kw) -> torch.Tensor:
     shape = (length,) if dims == 1 else SIZE_2D
     return torch.randn(batch, channels, *shape, **kw)
-
-
-def randomize_bn(module: torch.nn.Module, seed: int = 0) -> None:
-    """Give every BatchNorm non-trivial running statistics and affine parameters."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            with torch.no_grad():
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(n, generator=g) - 0.5)
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
