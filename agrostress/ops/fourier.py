@@ -18,7 +18,7 @@ see :func:`agrostress.ops._common.rdft_matrices`) and applies exactly the same
 frequency-domain operations in between, so it computes the same function as the **fft path**
 (``torch.fft``, cuFFT on a GPU) for every ``L`` - odd, prime or power of two - with the same
 parameters. ``path="auto"`` takes the dense path for ``L <= DENSE_MAX_LEN["dft"]`` on the
-device (40 on CPU) and ``torch.fft`` above it; either can be forced.
+device (96 on CPU and CUDA) and ``torch.fft`` above it; either can be forced.
 
 Padding: ``padding="circular"`` (FFC) transforms the ``L`` samples as they are, so the
 spectral branch treats the series as periodic (the last date wraps to the first).
