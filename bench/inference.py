@@ -2,6 +2,7 @@
 
     python bench/inference.py [--model models/ffdnn] [--batch 8192] [--repeats 5] [--threads 2]
     python bench/inference.py --device cuda --batch 262144     # on a GPU
+    python bench/inference.py --also spatiotemporal            # more zoo models, same run
 
 Pixel-series per second on normalised inputs (the model call only, no preprocessing). A model
 with spatial context (``context > 0``) is timed on its image path, ``forward_image`` on a
@@ -71,6 +72,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--also", default="",
+                    help="more zoo models at their defaults, comma-separated (e.g. "
+                         "spatiotemporal: 5×5 context, image path)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     name, module, t, f = shipped_model(args.model)
@@ -79,6 +83,8 @@ def main() -> None:
     x = x.to(args.device)
     rows = [(f"{name} (shipped)", module),
             ("tempcnn (zoo default)", create_model("tempcnn", n_features=f, n_steps=t))]
+    rows += [(f"{m} (zoo default)", create_model(m, n_features=f, n_steps=t))
+             for m in filter(None, args.also.split(","))]
     table = Table(title=f"inference, batch {args.batch}, {t} steps × {f} features, "
                         f"{args.device if args.device != 'cpu' else f'{args.threads} CPU threads'} "
                         f"(best of {args.repeats})")
@@ -91,6 +97,8 @@ def main() -> None:
         table.add_row(name, f"{sum(p.numel() for p in module.parameters()):,}", f"{rate:,.0f}")
     Console().print(table)
     Console().print(f"speed-up over TempCNN: {rates[0] / rates[1]:.1f}×")
+    for (other, _), rate in zip(rows[2:], rates[2:], strict=True):
+        Console().print(f"speed-up over {other}: {rates[0] / rate:.1f}×")
 
 
 if __name__ == "__main__":

@@ -143,3 +143,20 @@ def test_capsules_time_major_equal_batch_major() -> None:
         v_tm = routing.forward_time_major(u_tm)
     torch.testing.assert_close(u_tm.permute(2, 0, 1), u)
     torch.testing.assert_close(v_tm.permute(2, 0, 1), v)
+
+
+def test_image_normalisation_in_torch_equals_numpy() -> None:
+    """``normalise_image`` (torch, in the image's layout) equals the card's numpy
+    normalisation, clipping and non-finite values included."""
+    from pathlib import Path
+
+    from agrostress.models import load
+
+    shipped = load(Path(__file__).resolve().parents[2] / "models" / "ffdnn")
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((29, 17, 6, 7)) * 500).astype(np.float32)
+    x[0, 0, 0, :5] = [np.nan, np.inf, -np.inf, 1e9, -1e9]
+    got = shipped.normalise_image(x).numpy()
+    want = np.moveaxis(shipped.normalise(np.moveaxis(x, 1, -1)), -1, 1)
+    np.testing.assert_array_equal(got, want)
+    assert np.isfinite(got).all()
