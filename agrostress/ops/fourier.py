@@ -308,15 +308,15 @@ class FourierConv(nn.Module):
             fwd, inv = _time_major_dft(length, nfft, x.device, x.dtype)
             z = (fwd @ s.view(length, h * n)).view(nf, 2 * h, n)
         else:
-            zc = torch.fft.rfft(s, n=nfft, dim=0, norm="ortho")
-            z = torch.stack((zc.real, zc.imag), dim=1).view(nf, 2 * h, n)
+            zc = torch.fft.rfft(fft_ready(s), n=nfft, dim=0, norm="ortho")
+            z = torch.stack((zc.real, zc.imag), dim=1).view(nf, 2 * h, n).to(s.dtype)
         z = time_major_pointwise(z, w_spec, b_spec).relu_()
         if path == "dense":
             u = (inv @ z.view(2 * nf, h * n)).view(length, h, n)
         else:
-            zz = z.view(nf, 2, h, n)
+            zz = fft_ready(z).view(nf, 2, h, n)
             u = torch.fft.irfft(torch.complex(zz[:, 0], zz[:, 1]), n=nfft, dim=0, norm="ortho")
-            u = u[:length]
+            u = u[:length].to(s.dtype)
         g = torch.matmul(w["w_out"], u.add_(s))  # type: ignore[arg-type]
         if cl:
             out[:, cl:] += g
