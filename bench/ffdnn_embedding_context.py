@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agrostress.models.ffdnn import FFDNN, _std
+from agrostress.models.ffdnn import FFDNN
+from agrostress.models.neighbourhood import std_from_moments
 from agrostress.models.registry import register_model
 from agrostress.training import TrainConfig, evaluate_model, load_training_data, train_model
 from agrostress.training.data import patches
@@ -52,7 +53,7 @@ class EmbeddingContextFFDNN(FFDNN):
         b, t, f, p, _ = x.shape
         e = self.stem(x.permute(0, 3, 4, 2, 1).reshape(b * p * p, f, t)).view(b, p * p, -1, t)
         mean = e.mean(1)
-        h = self.mix(torch.cat([e[:, (p * p) // 2], mean, _std(mean, e.pow(2).mean(1))], 1))
+        h = self.mix(torch.cat([e[:, (p * p) // 2], mean, std_from_moments(mean, e.pow(2).mean(1))], 1))
         return self._encode(h)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -153,7 +153,7 @@ class LoadedModel:
     def normalise_image(self, x: np.ndarray) -> torch.Tensor:
         """Raw feature image (T, F, H, W) → normalised float32 tensor in the same layout:
         :meth:`normalise` (clip, standardise, non-finite → 0) as torch passes in place, with
-        no transposes (4x faster than the numpy form on an 8,192-pixel image)."""
+        no transposes (6.3 against 15.3 ms for the numpy form on an 8,192-pixel image)."""
         n = self.norm
         shape = (1, len(n.features), 1, 1)
         out = torch.from_numpy(np.array(x, dtype=np.float32, order="C"))  # a fresh copy

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from agrostress.models.base import StressModel
 from agrostress.models.capsules import PrimaryCapsules, RoutingCapsules, margin_loss
 from agrostress.models.neighbourhood import neighbourhood_rows
+from agrostress.models.neighbourhood import std_from_moments as _std
 from agrostress.models.registry import register_model
 from agrostress.ops import create_op
 from agrostress.ops._common import bn_scale_shift, time_major_pointwise
@@ -252,11 +253,6 @@ class FFDNN(StressModel):
         if self.ce_head is not None:
             loss = loss + self.ce_weight * F.cross_entropy(self._logits(v), y, weight=class_weight)
         return loss
-
-
-def _std(mean: Tensor, mean_sq: Tensor) -> Tensor:
-    """Standard deviation from E[x] and E[x²] (clamped against rounding below zero)."""
-    return (mean_sq - mean.pow(2)).clamp_min(0).sqrt()
 
 
 def _box_mean(x: Tensor, r: int) -> Tensor:

@@ -19,7 +19,8 @@ from torch import Tensor
 
 @numba.njit(inline="always")
 def _reflect(i: int, n: int) -> int:
-    """Index ``i`` folded into ``[0, n)`` by mirror reflection (period ``2(n - 1)``)."""
+    """Index ``i`` folded into ``[0, n)`` by mirror reflection (period ``2(n - 1)``); also
+    callable from Python (the torch reference uses it)."""
     if n == 1:
         return 0
     period = 2 * (n - 1)
@@ -86,24 +87,22 @@ def neighbourhood_rows(img: Tensor, n_steps: int, y0: int, ny: int, r: int) -> T
     return out
 
 
+def std_from_moments(mean: Tensor, mean_sq: Tensor) -> Tensor:
+    """Standard deviation from E[x] and E[x²] (clamped against rounding below zero)."""
+    return (mean_sq - mean.pow(2)).clamp_min(0).sqrt()
+
+
 def neighbourhood_torch(img: Tensor, n_steps: int, y0: int, ny: int, r: int) -> Tensor:
     """Reference of :func:`neighbourhood_rows` in torch (any dtype or device)."""
     planes, h, w = img.shape
-    rows = torch.tensor([_reflect_py(y0 + y, h) for y in range(-r, ny + r)], device=img.device)
-    cols = torch.tensor([_reflect_py(x, w) for x in range(-r, w + r)], device=img.device)
+    rows = torch.tensor([_reflect(y0 + y, h) for y in range(-r, ny + r)], device=img.device)
+    cols = torch.tensor([_reflect(x, w) for x in range(-r, w + r)], device=img.device)
     block = img[:, rows][:, :, cols]  # (P, ny + 2r, W + 2r)
     k = 2 * r + 1
     mean = F.avg_pool2d(block[None], k, stride=1)[0]
     mean_sq = F.avg_pool2d(block.pow(2)[None], k, stride=1)[0]
-    std = (mean_sq - mean.pow(2)).clamp_min(0).sqrt()
+    std = std_from_moments(mean, mean_sq)
     centre = block[:, r : r + ny, r : r + w]
     parts = [p.unflatten(0, (n_steps, planes // n_steps)) for p in (centre, mean, std)]
     return torch.cat(parts, dim=1)
 
-
-def _reflect_py(i: int, n: int) -> int:
-    if n == 1:
-        return 0
-    period = 2 * (n - 1)
-    i %= period
-    return period - i if i >= n else i

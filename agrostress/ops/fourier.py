@@ -262,11 +262,20 @@ class FourierConv(nn.Module):
         cl = self.c_l
         s = torch.matmul(w["w_in"], x[:, cl:]).add_(w["b_in"][:, None]).relu_()  # type: ignore[index, arg-type]
         g = torch.matmul(w["w_out"], self._fourier_unit(s, w, path).add_(s))  # type: ignore[arg-type]
+        local = None
         if cl:
-            out = F.conv1d(x, w["w_local"], w["b_local"], padding=self.kernel_size // 2)
-            out[:, cl:] += g
-        else:
+            local = F.conv1d(x, w["w_local"], w["b_local"], padding=self.kernel_size // 2)
+        return self._add_global(local, g, w)
+
+    def _add_global(self, local: Tensor | None, g: Tensor, w: dict[str, Tensor | None]) -> Tensor:
+        """Inference forms' output: the global branch ``g`` added to the global channels of
+        the merged local convolution (or alone, with its bias, when there are no local
+        channels), then the activation, in place. Channels are on axis 1 in both layouts."""
+        if local is None:
             out = g.add_(w["b_lg"][:, None])  # type: ignore[index]
+        else:
+            out = local
+            out[:, self.c_l :] += g
         return out.relu_() if isinstance(self.act, nn.ReLU) else self.act(out)
 
     def forward_time_major(self, x: Tensor) -> Tensor:
@@ -285,6 +294,7 @@ class FourierConv(nn.Module):
         path = self.resolve(length, x.device)
         w = self._inference_weights()
         cl, h, k, pad = self.c_l, self.hidden, self.kernel_size, self.kernel_size // 2
+        out = None
         if cl:  # shifted taps accumulate inside the GEMMs (baddbmm_), bias with the centre
             wl = w["w_local"]
             out = time_major_pointwise(x, wl[:, :, pad], w["b_local"])  # type: ignore[index]
@@ -317,12 +327,7 @@ class FourierConv(nn.Module):
             zz = fft_ready(z).view(nf, 2, h, n)
             u = torch.fft.irfft(torch.complex(zz[:, 0], zz[:, 1]), n=nfft, dim=0, norm="ortho")
             u = u[:length].to(s.dtype)
-        g = torch.matmul(w["w_out"], u.add_(s))  # type: ignore[arg-type]
-        if cl:
-            out[:, cl:] += g
-        else:
-            out = g.add_(w["b_lg"][:, None])  # type: ignore[index]
-        return out.relu_() if isinstance(self.act, nn.ReLU) else self.act(out)
+        return self._add_global(out, torch.matmul(w["w_out"], u.add_(s)), w)  # type: ignore[arg-type]
 
     def extra_repr(self) -> str:
         return (
