@@ -95,6 +95,18 @@ def _measure(op: nn.Module, x: torch.Tensor, repeats: int, backward: bool) -> di
     return rec
 
 
+def balanced_orders(items: list[str]) -> list[list[str]]:
+    """Williams design (balanced Latin square, even count): over the rows, every item runs
+    right after every other item exactly once. A variant that always ran after the naive
+    reference paid ~10 ms more here: the reference frees ~0.3 GB, and the next call's
+    output has to be faulted in afresh."""
+    n = len(items)
+    if n % 2:
+        raise ValueError("balanced_orders needs an even number of items")
+    first = [0] + [(k + 1) // 2 if k % 2 else n - k // 2 for k in range(1, n)]
+    return [[items[(f + i) % n] for f in first] for i in range(n)]
+
+
 def fourier_paths(
     batch: int, channels: int, lengths: list[int], repeats: int, ratio_global: float = 0.5
 ) -> dict:
@@ -115,11 +127,12 @@ def fourier_paths(
             return m(inp)
 
         variants = ["auto", "fft", "dense", "naive"]
+        orders = balanced_orders(variants)
         times: dict[str, dict[str, list[float]]] = {v: {"fwd": [], "fwd_bwd": []} for v in variants}
         for mode in ("fwd", "fwd_bwd"):
             m.train(mode == "fwd_bwd")
             for rep in range(repeats + 2):
-                for v in variants:
+                for v in orders[rep % len(orders)]:
                     _sync()
                     t0 = time.perf_counter()
                     if mode == "fwd":
@@ -214,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     results["ops_2d"] = two
 
     if not args.ops or "fourier" in args.ops:
-        reps = max(args.repeats, 9)  # identical code can differ by 20 % between runs here
+        reps = max(args.repeats, 12)  # identical code can differ by 20 % between runs here
         results["fourier_paths"] = fp = fourier_paths(args.batch, c, args.lengths, reps)
         checks: dict[str, object] = {}
         spectral = fourier_paths(
@@ -282,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     if "fourier_paths" in results:
         lines += [
             "",
-            "Fourier unit by path (interleaved round-robin, median of max(repeats, 9); ms)",
+            "Fourier unit by path (interleaved round-robin, median of max(repeats, 12); ms)",
             "",
             "| unit | L | auto -> | auto fwd | fft fwd | dense fwd | naive fwd | auto f+b "
             "| fft f+b | dense f+b | naive f+b |",

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..numba_threads import compile_serial_parallel, run_kernel
+
 
 @numba.njit(inline="always")
 def _reflect(i: int, n: int) -> int:
@@ -30,10 +32,9 @@ def _reflect(i: int, n: int) -> int:
 
 # strict IEEE arithmetic (no fastmath): a pixel's statistics must not depend on whether its
 # column falls in a SIMD body or a scalar remainder, so tiles reproduce a single pass exactly
-@numba.njit(parallel=True, cache=True)
 def _neighbourhood_rows(
     img: np.ndarray, y0: int, ny: int, r: int, n_feat: int, out: np.ndarray
-) -> None:  # pragma: no cover - compiled
+) -> None:  # pragma: no cover - compiled below
     planes, h, w = img.shape
     inv = np.float32(1.0 / (2 * r + 1) ** 2)
     for p in numba.prange(planes):
@@ -71,6 +72,9 @@ def _neighbourhood_rows(
                 std[x] = np.sqrt(max(acc_sq[x] * inv - m * m, np.float32(0.0)))
 
 
+_NEIGHBOURHOOD = compile_serial_parallel(_neighbourhood_rows)
+
+
 def neighbourhood_rows(img: Tensor, n_steps: int, y0: int, ny: int, r: int) -> Tensor:
     """Time-major planes ``(T·F, H, W)`` → ``(T, 3F, ny, W)``: per date the centre, window
     mean and window standard deviation of each feature, for image rows ``y0 … y0+ny-1``.
@@ -83,7 +87,7 @@ def neighbourhood_rows(img: Tensor, n_steps: int, y0: int, ny: int, r: int) -> T
         return neighbourhood_torch(img, n_steps, y0, ny, r)
     out = torch.empty(n_steps, 3 * n_feat, ny, w, dtype=img.dtype)
     src = img.detach().contiguous().numpy()
-    _neighbourhood_rows(src, y0, ny, r, n_feat, out.numpy())
+    run_kernel(_NEIGHBOURHOOD, src, y0, ny, r, n_feat, out.numpy())
     return out
 
 
@@ -105,4 +109,3 @@ def neighbourhood_torch(img: Tensor, n_steps: int, y0: int, ny: int, r: int) -> 
     centre = block[:, r : r + ny, r : r + w]
     parts = [p.unflatten(0, (n_steps, planes // n_steps)) for p in (centre, mean, std)]
     return torch.cat(parts, dim=1)
-
