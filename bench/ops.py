@@ -13,11 +13,19 @@ after warm-up, in milliseconds. The Fourier unit is additionally measured path b
 round-robin so that background load hits all variants alike; the script checks the two
 targets (auto >= 3x faster than naive at L = 29; auto never > 10 % slower than fft).
 Results go to ``bench/results/ops.json``.
+
+``--heap warm`` (glibc) keeps freed memory in the process (``mallopt``: no trimming, no
+fresh mappings below 32 MiB), so that no call pays for faulting in new pages. The naive
+reference allocates a dozen full-batch intermediates per call; with the default heap their
+page faults cost it anywhere from nothing to 90 ms, depending on what the process ran
+before (100-200 ms at L = 29, one thread), so the warm heap gives the reproducible,
+compute-bound comparison and the default heap what a fresh process sees.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -93,6 +101,15 @@ def _measure(op: nn.Module, x: torch.Tensor, repeats: int, backward: bool) -> di
         xg = x.clone().requires_grad_()
         rec["fwd_bwd"] = _timeit(_fwd_bwd(op, xg), repeats)
     return rec
+
+
+def warm_heap() -> None:
+    """glibc: never return freed memory to the OS and serve blocks up to 32 MiB from the
+    heap, so repeated calls reuse already-faulted pages."""
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if not (libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30)):
+        raise RuntimeError("mallopt failed")
 
 
 def balanced_orders(items: list[str]) -> list[list[str]]:
@@ -172,7 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (times include a sync)")
     ap.add_argument("--quick", action="store_true", help="B=512 (2-D: 64), 2 repeats")
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "ops.json")
+    ap.add_argument(
+        "--heap",
+        choices=("default", "warm"),
+        default="default",
+        help="warm: glibc keeps freed pages, so no call pays page faults (see above)",
+    )
     args = ap.parse_args(argv)
+    if args.heap == "warm":
+        warm_heap()
     if args.quick:
         args.batch, args.batch2d, args.repeats = 512, 64, 2
     if args.threads:
@@ -185,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "heap": args.heap,
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "device": (torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda"
@@ -264,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- tables
     lines = [
-        f"{env['device']}, {env['threads']} threads",
+        f"{env['device']}, {env['threads']} threads, {env['heap']} heap",
         "",
         f"1-D: B={args.batch}, C={c}; ms (median of {args.repeats}); fwd = eval/no_grad, "
         "f+b = train forward+backward",
