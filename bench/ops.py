@@ -9,8 +9,8 @@ with a plain depthwise ``nn.Conv1d`` (k = 7) baseline measured in the same run.
 "fwd" is inference (eval mode, ``torch.no_grad``); "f+b" is a training step's forward and
 backward (train mode, loss = sum of outputs). Times are medians over ``--repeats`` runs
 after warm-up, in milliseconds. The Fourier unit is additionally measured path by path
-(auto / fft / dense / naive ``torch.fft`` FFC reference, same parameters), interleaved
-round-robin so that background load hits all variants alike; the script checks the two
+(auto / fft / dense / naive ``torch.fft`` FFC reference, same parameters), interleaved in
+a balanced order so that background load hits all variants alike; the script checks the two
 targets (auto >= 3x faster than naive at L = 29; auto never > 10 % slower than fft).
 Results go to ``bench/results/ops.json``.
 
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     if "fourier_paths" in results:
         lines += [
             "",
-            "Fourier unit by path (interleaved round-robin, median of max(repeats, 12); ms)",
+            "Fourier unit by path (interleaved in a balanced order, median of max(repeats, 12); ms)",
             "",
             "| unit | L | auto -> | auto fwd | fft fwd | dense fwd | naive fwd | auto f+b "
             "| fft f+b | dense f+b | naive f+b |",
