@@ -20,15 +20,14 @@ __all__ = ["compile_serial_parallel", "run_kernel"]
 Kernels = tuple[Callable[..., Any], Callable[..., Any]]
 
 
-def compile_serial_parallel(fn: Callable[..., Any], **options: Any) -> Kernels:
+def compile_serial_parallel(fn: Callable[..., Any]) -> Kernels:
     """Serial and parallel (``prange``) builds of ``fn``, both cached on disk. The parallel
     build compiles a renamed copy: numba's cache keys on the function's name, so two builds
     of one function would load each other's machine code."""
     twin = types.FunctionType(fn.__code__, fn.__globals__, f"{fn.__name__}_parallel")
     twin.__qualname__ = twin.__name__
     twin.__defaults__ = fn.__defaults__
-    serial = numba.njit(cache=True, **options)(fn)
-    return serial, numba.njit(parallel=True, cache=True, **options)(twin)
+    return numba.njit(cache=True)(fn), numba.njit(parallel=True, cache=True)(twin)
 
 
 def run_kernel(kernels: Kernels, *args: Any) -> Any:

@@ -3,9 +3,13 @@ by agreement, and the margin loss — the FFDNN's capsule feature encoder."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from agrostress.ops._common import _normal_tensors
 
 
 def squash(s: Tensor, dim: int = -1, eps: float = 1e-8) -> Tensor:
@@ -14,9 +18,12 @@ def squash(s: Tensor, dim: int = -1, eps: float = 1e-8) -> Tensor:
     return s * (sq / (1.0 + sq) / torch.sqrt(sq + eps))
 
 
+@functools.lru_cache(maxsize=64)
+@_normal_tensors
 def pool_matrix(length: int, positions: int, device: torch.device, dtype: torch.dtype) -> Tensor:
     """``adaptive_avg_pool1d`` over ``length`` steps as a ``(positions, length)`` matrix
-    (window ``i`` spans ``floor(i·L/P)`` to ``ceil((i+1)·L/P)``)."""
+    (window ``i`` spans ``floor(i·L/P)`` to ``ceil((i+1)·L/P)``); cached, as it is built
+    again for every pass of the time-major inference path."""
     m = torch.zeros(positions, length, dtype=torch.float64)
     for i in range(positions):
         a, b = (i * length) // positions, -((-(i + 1) * length) // positions)
@@ -40,7 +47,7 @@ class PrimaryCapsules(nn.Module):
         """Time-major feature maps ``(T, C, N)`` → capsules ``(n_types·positions, dim, N)``
         (the same capsules as :meth:`forward`, samples innermost)."""
         t, c, n = x.shape
-        pooled = (pool_matrix(t, self.positions, x.device, x.dtype) @ x.view(t, c * n))
+        pooled = pool_matrix(t, self.positions, x.device, x.dtype) @ x.view(t, c * n)
         u = torch.matmul(self.proj.weight[:, :, 0], pooled.view(self.positions, c, n))
         u = u.add_(self.proj.bias[:, None]).view(self.positions, self.n_types, self.dim, n)
         return squash(u.transpose(0, 1).reshape(self.n_types * self.positions, self.dim, n), dim=1)

@@ -27,9 +27,10 @@ from torch import Tensor, nn
 # docs/ops.md): dense Toeplitz beat F.conv1d for depthwise kernels at every length tried
 # (up to 192); dense DFT matrices beat torch.fft clearly below ~40 steps and, since the
 # Fourier unit's chunked inference path, by 5-10 % at 48 and 96 as well (three runs, forward
-# and forward+backward; a tie at 96 forward with two threads). On an H200 (bench/results/cuda/ops_cuda_fourier.txt, B = 4096,
-# C = 64) the dense DFT was as fast as cuFFT or faster up to L = 96 (forward and backward),
-# mixed at 192 and slower at 384. The CUDA Toeplitz limit is an untested guess.
+# and forward+backward; a tie at 96 forward with two threads). On an H200
+# (bench/results/cuda/ops_cuda_fourier.txt, B = 4096, C = 64) the dense DFT was as fast as
+# cuFFT or faster up to L = 96 (forward and backward), mixed at 192 and slower at 384. The
+# CUDA Toeplitz limit is an untested guess.
 DENSE_MAX_LEN: dict[str, dict[str, int]] = {
     "toeplitz": {"cpu": 128, "cuda": 256},
     "dft": {"cpu": 96, "cuda": 96},
