@@ -53,6 +53,7 @@ from ._common import (
     resolve_path,
     time_major_pointwise,
 )
+from ._epilogues import bias_relu_, relu_local_global, supported
 from .registry import register_op
 
 #: bytes per activation tensor in one pass of the CPU inference path (measured on the 2-core
@@ -163,8 +164,11 @@ class FourierConv(nn.Module):
         e["w_spec"], e["b_spec"] = fold_bn(e["w_spec"], None, self.bn_spec)  # type: ignore[arg-type]
         return e
 
-    def _fourier_unit(self, s: Tensor, e: dict[str, Tensor | None], path: str) -> Tensor:
-        """FourierUnit on ``s (B, h, *spatial)``: transform, 1x1 conv, BN, ReLU, inverse."""
+    def _fourier_unit(
+        self, s: Tensor, e: dict[str, Tensor | None], path: str, fused: bool = False
+    ) -> Tensor:
+        """FourierUnit on ``s (B, h, *spatial)``: transform, 1x1 conv, BN, ReLU, inverse.
+        ``fused``: the folded bias and the ReLU in one compiled pass (no-grad CPU path)."""
         bsz, h = s.shape[:2]
         spatial = s.shape[2:]
         conv = F.conv1d if self.dims == 1 else F.conv2d
@@ -184,11 +188,15 @@ class FourierConv(nn.Module):
             z = z.to(s.dtype)
         if self.dims == 1:  # 1x1 conv as a batched matmul (oneDNN is slower at this size)
             z = torch.matmul(e["w_spec"][..., 0], z)  # type: ignore[index]
-            z = z.add_(e["b_spec"][:, None]) if e["b_spec"] is not None else self.bn_spec(z)
+            if fused:
+                z = bias_relu_(z, e["b_spec"])  # type: ignore[arg-type]
+            else:
+                z = z.add_(e["b_spec"][:, None]) if e["b_spec"] is not None else self.bn_spec(z)
         else:
             z = conv(z, e["w_spec"], e["b_spec"])
             z = z if e["b_spec"] is not None else self.bn_spec(z)
-        z = torch.relu_(z)
+        if not fused:
+            z = torch.relu_(z)
         if self.dims == 1:
             if path == "dense":
                 return z.view(bsz, h, 2 * nf) @ inv
@@ -248,24 +256,43 @@ class FourierConv(nn.Module):
     def _forward_inference(self, x: Tensor, path: str) -> Tensor:
         """Eval mode without gradients (1-D): the same function as :meth:`forward`, run in
         cache-sized chunks of the batch with one merged local convolution and the 1x1
-        convolutions as matmuls."""
+        convolutions as matmuls, each chunk finished straight into the output."""
         w = self._inference_weights()
         n = self.inference_chunk(x.shape[-1], x.device, x.element_size())
-        if x.shape[0] <= n:
-            return self._infer_chunk(x, w, path)
         out = x.new_empty(x.shape)
         for i in range(0, x.shape[0], n):
-            out[i : i + n] = self._infer_chunk(x[i : i + n], w, path)
+            self._infer_chunk(x[i : i + n], w, path, out[i : i + n])
         return out
 
-    def _infer_chunk(self, x: Tensor, w: dict[str, Tensor | None], path: str) -> Tensor:
+    def _infer_chunk(
+        self, x: Tensor, w: dict[str, Tensor | None], path: str, out: Tensor
+    ) -> None:
+        """One chunk into ``out``. On the CPU with ReLU the bias + ReLU pairs and the output
+        (ReLU of the local convolution plus the global branch, written into ``out``) run as
+        single compiled passes (:mod:`._epilogues`); elsewhere as torch operators."""
         cl = self.c_l
-        s = torch.matmul(w["w_in"], x[:, cl:]).add_(w["b_in"][:, None]).relu_()  # type: ignore[index, arg-type]
-        g = torch.matmul(w["w_out"], self._fourier_unit(s, w, path).add_(s))  # type: ignore[arg-type]
-        local = None
-        if cl:
-            local = F.conv1d(x, w["w_local"], w["b_local"], padding=self.kernel_size // 2)
-        return self._add_global(local, g, w)
+        s = torch.matmul(w["w_in"], x[:, cl:])  # type: ignore[arg-type]
+        fused = isinstance(self.act, nn.ReLU) and supported(s, out, *_biases(w))
+        if fused:
+            bias_relu_(s, w["b_in"])  # type: ignore[arg-type]
+        else:
+            s.add_(w["b_in"][:, None]).relu_()  # type: ignore[index]
+        u = self._fourier_unit(s, w, path, fused).add_(s)
+        if not cl:
+            torch.matmul(w["w_out"], u, out=out)  # type: ignore[arg-type]
+            if fused:
+                bias_relu_(out, w["b_lg"])  # type: ignore[arg-type]
+            else:
+                res = self._add_global(None, out, w)
+                if res is not out:  # an activation that is not in place
+                    out.copy_(res)
+            return
+        g = torch.matmul(w["w_out"], u)  # type: ignore[arg-type]
+        local = F.conv1d(x, w["w_local"], w["b_local"], padding=self.kernel_size // 2)
+        if fused and supported(local, g):
+            relu_local_global(local, g, out)
+        else:
+            out.copy_(self._add_global(local, g, w))
 
     def _add_global(self, local: Tensor | None, g: Tensor, w: dict[str, Tensor | None]) -> Tensor:
         """Inference forms' output: the global branch ``g`` added to the global channels of
@@ -334,6 +361,11 @@ class FourierConv(nn.Module):
             f"channels={self.channels}, c_global={self.c_g}, dims={self.dims}, "
             f"kernel_size={self.kernel_size}, path={self.path!r}, padding={self.padding!r}"
         )
+
+
+def _biases(w: dict[str, Tensor | None]) -> list[Tensor]:
+    """The folded biases of :meth:`FourierConv._inference_weights` (for dtype checks)."""
+    return [w[k] for k in ("b_in", "b_spec", "b_lg") if w[k] is not None]  # type: ignore[misc]
 
 
 @functools.lru_cache(maxsize=64)
