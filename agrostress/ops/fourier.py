@@ -259,40 +259,41 @@ class FourierConv(nn.Module):
         convolutions as matmuls, each chunk finished straight into the output."""
         w = self._inference_weights()
         n = self.inference_chunk(x.shape[-1], x.device, x.element_size())
+        if x.shape[0] <= n:
+            return self._infer_chunk(x, w, path)
         out = x.new_empty(x.shape)
         for i in range(0, x.shape[0], n):
             self._infer_chunk(x[i : i + n], w, path, out[i : i + n])
         return out
 
     def _infer_chunk(
-        self, x: Tensor, w: dict[str, Tensor | None], path: str, out: Tensor
-    ) -> None:
-        """One chunk into ``out``. On the CPU with ReLU the bias + ReLU pairs and the output
-        (ReLU of the local convolution plus the global branch, written into ``out``) run as
-        single compiled passes (:mod:`._epilogues`); elsewhere as torch operators."""
+        self, x: Tensor, w: dict[str, Tensor | None], path: str, out: Tensor | None = None
+    ) -> Tensor:
+        """One chunk, written into ``out`` when given (and returned). On the CPU with ReLU
+        the bias + ReLU pairs and the output (ReLU of the local convolution plus the global
+        branch) run as single compiled passes (:mod:`._epilogues`); elsewhere as torch
+        operators."""
         cl = self.c_l
         s = torch.matmul(w["w_in"], x[:, cl:])  # type: ignore[arg-type]
-        fused = isinstance(self.act, nn.ReLU) and supported(s, out, *_biases(w))
+        fused = isinstance(self.act, nn.ReLU) and supported(s, *_biases(w))
+        fused = fused and (out is None or supported(out, s))
         if fused:
             bias_relu_(s, w["b_in"])  # type: ignore[arg-type]
         else:
             s.add_(w["b_in"][:, None]).relu_()  # type: ignore[index]
         u = self._fourier_unit(s, w, path, fused).add_(s)
         if not cl:
-            torch.matmul(w["w_out"], u, out=out)  # type: ignore[arg-type]
-            if fused:
-                bias_relu_(out, w["b_lg"])  # type: ignore[arg-type]
-            else:
-                res = self._add_global(None, out, w)
-                if res is not out:  # an activation that is not in place
-                    out.copy_(res)
-            return
-        g = torch.matmul(w["w_out"], u)  # type: ignore[arg-type]
-        local = F.conv1d(x, w["w_local"], w["b_local"], padding=self.kernel_size // 2)
-        if fused and supported(local, g):
-            relu_local_global(local, g, out)
+            g = torch.matmul(w["w_out"], u, out=out)  # type: ignore[arg-type]
+            res = bias_relu_(g, w["b_lg"]) if fused else self._add_global(None, g, w)  # type: ignore[arg-type]
         else:
-            out.copy_(self._add_global(local, g, w))
+            g = torch.matmul(w["w_out"], u)  # type: ignore[arg-type]
+            local = F.conv1d(x, w["w_local"], w["b_local"], padding=self.kernel_size // 2)
+            if fused and supported(local, g):  # in place on ``local`` when no ``out``
+                return relu_local_global(local, g, local if out is None else out)
+            res = self._add_global(local, g, w)
+        if out is None or res is out:
+            return res
+        return out.copy_(res)
 
     def _add_global(self, local: Tensor | None, g: Tensor, w: dict[str, Tensor | None]) -> Tensor:
         """Inference forms' output: the global branch ``g`` added to the global channels of
