@@ -1,0 +1,29 @@
+"""The Fourier unit's step-by-step profile runs and prints every step and the baseline."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "bench_fourier_stages", Path(__file__).resolve().parents[1] / "bench" / "fourier_stages.py"
+)
+stages_bench = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(stages_bench)
+
+
+def test_profile_prints_every_step_and_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--channels", "8", "--length", "7", "--chunk", "4", "--repeats", "1", "--heap", "default"]
+    assert stages_bench.main(args) == 0
+    text = capsys.readouterr().out
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ")]
+    for row in ("merged local convolution", "output epilogue", "whole chunk", "baseline"):
+        assert any(r.startswith(f"| {row}") for r in rows), row
+
+
+def test_profile_refuses_a_unit_without_local_channels() -> None:
+    with pytest.raises(SystemExit, match="local channels"):
+        stages_bench.main(["--channels", "8", "--length", "7", "--chunk", "4", "--repeats", "1",
+                           "--heap", "default", "--ratio-global", "1.0"])
