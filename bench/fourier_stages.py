@@ -13,9 +13,7 @@ cache. Prints a table; nothing is written.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,27 +23,18 @@ import torch.nn.functional as F
 _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE.parent), str(_HERE)]  # the package, and bench/ops.py
 
-from ops import warm_heap  # noqa: E402  (bench/ops.py)
+from ops import _timeit, warm_heap  # noqa: E402  (bench/ops.py)
 
 from agrostress.ops import FourierConv, create_op, fourier_reference  # noqa: E402
 from agrostress.ops._common import rdft_matrices  # noqa: E402
 from agrostress.ops._epilogues import bias_relu_, relu_local_global  # noqa: E402
 
 
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
-
-
-def stages(m: FourierConv, x: torch.Tensor) -> dict[str, Callable[[], object]]:
-    """The steps of ``_infer_chunk`` (dense path, ReLU, local channels) as separate calls."""
-    w = m._inference_weights()
+def stages(
+    m: FourierConv, x: torch.Tensor, w: dict[str, torch.Tensor | None]
+) -> dict[str, Callable[[], object]]:
+    """The steps of ``_infer_chunk`` (dense path, ReLU, local channels) as separate calls,
+    with the eval-mode weights ``w`` of ``m._inference_weights()``."""
     n, cl, h, length = x.shape[0], m.c_l, m.hidden, x.shape[-1]
     fwd, inv = rdft_matrices(length, m.n_fft(length), x.device, x.dtype)
     nf = m.n_fft(length) // 2 + 1
@@ -108,13 +97,13 @@ def profile(m: FourierConv, args: argparse.Namespace) -> None:
     x = torch.randn(args.chunk, args.channels, args.length)
     rows: list[tuple[str, float]] = []
     with torch.no_grad():
-        for name, fn in stages(m, x).items():
-            rows.append((name, median_ms(fn, args.repeats)))
-        steps = sum(t for _, t in rows)
         w = m._inference_weights()
+        for name, fn in stages(m, x, w).items():
+            rows.append((name, _timeit(fn, args.repeats)["median"]))
+        steps = sum(t for _, t in rows)
         out = torch.empty_like(x)
-        whole = median_ms(lambda: m._infer_chunk(x, w, "dense", out), args.repeats)
-        naive = median_ms(lambda: fourier_reference(m, x), args.repeats)
+        whole = _timeit(lambda: m._infer_chunk(x, w, "dense", out), args.repeats)["median"]
+        naive = _timeit(lambda: fourier_reference(m, x), args.repeats)["median"]
     print(
         f"Fourier unit, one {args.chunk}-sample chunk: C={args.channels}, L={args.length}, "
         f"{args.threads} thread(s), {args.heap} heap, torch {torch.__version__}\n"

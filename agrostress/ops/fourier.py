@@ -275,8 +275,8 @@ class FourierConv(nn.Module):
         operators."""
         cl = self.c_l
         s = torch.matmul(w["w_in"], x[:, cl:])  # type: ignore[arg-type]
-        fused = isinstance(self.act, nn.ReLU) and supported(s, *_biases(w))
-        fused = fused and (out is None or supported(out, s))
+        outs = () if out is None else (out,)
+        fused = isinstance(self.act, nn.ReLU) and supported(s, *outs, *_biases(w))
         if fused:
             bias_relu_(s, w["b_in"])  # type: ignore[arg-type]
         else:
