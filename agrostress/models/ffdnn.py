@@ -48,7 +48,9 @@ class FourierBlock(nn.Module):
 #: pixel columns of the time-major path are padded to a multiple of this: with whole SIMD
 #: blocks every column goes through the same GEMM micro-kernel, so a pixel's logits do not
 #: depend on how many pixels share its pass (tiles reproduce a single pass bit for bit;
-#: measured exact for every multiple of 32 from 32 to 4,000 columns, not for 1-31 or 48)
+#: measured exact for every multiple of 32 from 32 to 4,000 columns, not for 1-31 or 48).
+#: Every GEMM, the class head included, runs on the aligned columns; only then are they
+#: cropped (on an AMD EPYC host MKL's ``addmm`` gave other last bits for 7 or 255 columns).
 TIME_MAJOR_ALIGN = 64
 
 
@@ -158,10 +160,12 @@ class FFDNN(StressModel):
         h = act(time_major_pointwise(feats, w, torch.addcmul(shift, conv.bias, scale)))
         for block in self.blocks:
             h = block.ffc.forward_time_major(h).add_(h)
-        v = self.routing.forward_time_major(self.primary.forward_time_major(h))[..., :n]
-        if self.ce_head is not None:
-            return torch.addmm(self.ce_head.bias[:, None], self.ce_head.weight, v.reshape(-1, n))
-        lengths = v.norm(dim=1)
+        v = self.routing.forward_time_major(self.primary.forward_time_major(h))
+        if self.ce_head is not None:  # on the aligned columns too, then cropped
+            head = torch.addmm(self.ce_head.bias[:, None], self.ce_head.weight,
+                               v.reshape(-1, v.shape[-1]))
+            return head[:, :n]
+        lengths = v[..., :n].norm(dim=1)
         return torch.log(lengths / lengths.sum(dim=0, keepdim=True) + 1e-9)
 
     def _forward_time_major(self, x: Tensor) -> Tensor:
