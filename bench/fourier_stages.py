@@ -6,6 +6,8 @@
 Times each step of ``FourierConv._infer_chunk`` (dense path, eval mode, no grad) on its own
 (median of ``--repeats``, output buffers reused), then the whole chunk as shipped and, as the
 baseline in the same run, the naive FFC reference (``fourier_reference``) on the same chunk.
+A second table times the formulations not shipped against the steps they would replace
+(which one wins depends on the CPU: rerun it on a new host).
 The per-step sum is lower than the whole chunk: run alone, every step finds its inputs in
 cache. Prints a table; nothing is written.
 """
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE.parent), str(_HERE)]  # the package, and bench/ops.py
 
-from ops import _timeit, warm_heap  # noqa: E402  (bench/ops.py)
+from ops import _timeit, cpu_model, warm_heap  # noqa: E402  (bench/ops.py)
 
 from agrostress.ops import FourierConv, create_op, fourier_reference  # noqa: E402
 from agrostress.ops._common import rdft_matrices  # noqa: E402
@@ -35,29 +37,55 @@ def stages(
 ) -> dict[str, Callable[[], object]]:
     """The steps of ``_infer_chunk`` (dense path, ReLU, local channels) as separate calls,
     with the eval-mode weights ``w`` of ``m._inference_weights()``."""
-    n, cl, h, length = x.shape[0], m.c_l, m.hidden, x.shape[-1]
+    n, cl, h, pad = x.shape[0], m.c_l, m.hidden, m.kernel_size // 2
+    length = x.shape[-1]
     fwd, inv = rdft_matrices(length, m.n_fft(length), x.device, x.dtype)
     nf = m.n_fft(length) // 2 + 1
     s = torch.matmul(w["w_in"], x[:, cl:])
     z = (s @ fwd).view(n, 2 * h, nf)
-    z2 = torch.matmul(w["w_spec"][..., 0], z)
+    z2 = F.conv1d(z, w["w_spec"])
     u = z2.view(n, h, 2 * nf) @ inv
     g = torch.matmul(w["w_out"], u)
-    local = F.conv1d(x, w["w_local"], w["b_local"], padding=m.kernel_size // 2)
+    local_l = F.conv1d(x, w["w_l"], w["b_l"], padding=pad)
+    local_g = F.conv1d(x[:, :cl], w["w_lg"], w["b_lg"], padding=pad)
     out = torch.empty_like(x)
     return {
         "1x1 in (matmul)": lambda: torch.matmul(w["w_in"], x[:, cl:]),
         "bias + ReLU (s)": lambda: bias_relu_(s, w["b_in"]),
         "DFT (matmul)": lambda: torch.matmul(s, fwd),
-        "spectral 1x1 (matmul)": lambda: torch.matmul(w["w_spec"][..., 0], z),
+        "spectral 1x1 (conv1d)": lambda: F.conv1d(z, w["w_spec"]),
         "bias + ReLU (spectrum)": lambda: bias_relu_(z2, w["b_spec"]),
         "inverse DFT (matmul)": lambda: torch.matmul(z2.view(n, h, 2 * nf), inv),
         "u + s": lambda: u.add_(s),
         "1x1 out (matmul)": lambda: torch.matmul(w["w_out"], u),
-        "merged local convolution": lambda: F.conv1d(
-            x, w["w_local"], w["b_local"], padding=m.kernel_size // 2
+        "local convolution C -> C_l": lambda: F.conv1d(x, w["w_l"], w["b_l"], padding=pad),
+        "local convolution C_l -> C_g": lambda: F.conv1d(
+            x[:, :cl], w["w_lg"], w["b_lg"], padding=pad
         ),
-        "output epilogue": lambda: relu_local_global(local, g, out),
+        "output epilogue": lambda: relu_local_global(local_l, local_g, g, out),
+    }
+
+
+def alternatives(
+    m: FourierConv, x: torch.Tensor, w: dict[str, torch.Tensor | None]
+) -> dict[str, tuple[str, Callable[[], object]]]:
+    """Other formulations of some steps (not shipped), each with the steps it replaces: the
+    choice between them depends on the CPU (oneDNN and MKL kernels differ by vendor)."""
+    n, cl, h, pad = x.shape[0], m.c_l, m.hidden, m.kernel_size // 2
+    length = x.shape[-1]
+    nf = m.n_fft(length) // 2 + 1
+    z = torch.randn(n, 2 * h, nf, dtype=x.dtype)
+    w_in = w["w_in"][..., None]  # type: ignore[index]
+    return {
+        "merged C -> C local convolution (zero block)": (
+            "the two local convolutions",
+            lambda: F.conv1d(x, w["w_local"], w["b_local"], padding=pad),
+        ),
+        "spectral 1x1 (batched matmul)": (
+            "spectral 1x1 (conv1d)",
+            lambda: torch.matmul(w["w_spec"][..., 0], z),
+        ),
+        "1x1 in (conv1d)": ("1x1 in (matmul)", lambda: F.conv1d(x[:, cl:], w_in)),
     }
 
 
@@ -101,12 +129,14 @@ def profile(m: FourierConv, args: argparse.Namespace) -> None:
         for name, fn in stages(m, x, w).items():
             rows.append((name, _timeit(fn, args.repeats)["median"]))
         steps = sum(t for _, t in rows)
+        alt = [(name, replaces, _timeit(fn, args.repeats)["median"])
+               for name, (replaces, fn) in alternatives(m, x, w).items()]
         out = torch.empty_like(x)
         whole = _timeit(lambda: m._infer_chunk(x, w, "dense", out), args.repeats)["median"]
         naive = _timeit(lambda: fourier_reference(m, x), args.repeats)["median"]
     print(
         f"Fourier unit, one {args.chunk}-sample chunk: C={args.channels}, L={args.length}, "
-        f"{args.threads} thread(s), {args.heap} heap, torch {torch.__version__}\n"
+        f"{args.threads} thread(s), {args.heap} heap, torch {torch.__version__}, {cpu_model()}\n"
     )
     print("| step | ms | share of the steps |")
     print("|---|---|---|")
@@ -115,6 +145,13 @@ def profile(m: FourierConv, args: argparse.Namespace) -> None:
     print(f"| sum of the steps | {steps:.3f} | |")
     print(f"| whole chunk (`_infer_chunk`) | {whole:.3f} | |")
     print(f"| baseline: naive FFC reference, same chunk | {naive:.3f} | {naive / whole:.2f}x the chunk |")
+    times = dict(rows)
+    print("\n| not shipped: alternative | ms | instead of | ms |")
+    print("|---|---|---|---|")
+    for name, replaces, t in alt:
+        base = (times["local convolution C -> C_l"] + times["local convolution C_l -> C_g"]
+                if replaces == "the two local convolutions" else times[replaces])
+        print(f"| {name} | {t:.3f} | {replaces} | {base:.3f} |")
 
 
 if __name__ == "__main__":

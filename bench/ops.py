@@ -52,6 +52,25 @@ def _sync() -> None:
         torch.cuda.synchronize(DEVICE)
 
 
+def cpu_model() -> str:
+    """The CPU's model name with its vendor family/model numbers (Linux), else the
+    architecture: figures on one VM image move with the host CPU behind it."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if not line.strip():
+                    break
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
 def _timeit(fn: Callable[[], object], repeats: int, warmup: int = 2) -> dict[str, float]:
     for _ in range(warmup):
         fn()
@@ -211,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "heap": args.heap,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "device": (torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda"
                    else "cpu (no GPU used)"),
@@ -290,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- tables
     lines = [
-        f"{env['device']}, {env['threads']} threads, {env['heap']} heap",
+        f"{env['device']}, {env['cpu']}, {env['threads']} threads, {env['heap']} heap",
         "",
         f"1-D: B={args.batch}, C={c}; ms (median of {args.repeats}); fwd = eval/no_grad, "
         "f+b = train forward+backward",

@@ -19,7 +19,8 @@ def test_profile_prints_every_step_and_the_baseline(capsys: pytest.CaptureFixtur
     assert stages_bench.main(args) == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
-    for row in ("merged local convolution", "output epilogue", "whole chunk", "baseline"):
+    for row in ("local convolution C -> C_l", "output epilogue", "whole chunk", "baseline",
+                "merged C -> C local convolution"):
         assert any(line.startswith(f"| {row}") for line in lines), row
 
 

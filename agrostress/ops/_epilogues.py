@@ -2,7 +2,7 @@
 
 Each one is a single pass over cache-resident data where torch needs two or three: a
 broadcast bias add and a ReLU in place, and the unit's output written straight into the
-caller's tensor (ReLU of the local convolution, plus the global branch on the global
+caller's tensor (ReLU of the local convolutions, plus the global branch on the global
 channels) instead of an add, a ReLU and a copy. ReLU keeps NaN as torch does (strict IEEE
 arithmetic, no fastmath). Inputs are contiguous float32/float64 CPU tensors;
 :func:`supported` says when a tensor qualifies, and callers fall back to torch otherwise.
@@ -33,19 +33,19 @@ def _bias_relu(a: np.ndarray, bias: np.ndarray) -> None:  # pragma: no cover - c
 
 
 def _relu_local_global(
-    local: np.ndarray, g: np.ndarray, out: np.ndarray
+    local_l: np.ndarray, local_g: np.ndarray, g: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled below
-    n, c_, t_ = local.shape
-    cl = c_ - g.shape[1]
+    n, cl, t_ = local_l.shape
+    cg = local_g.shape[1]
     for i in numba.prange(n):
         for c in range(cl):
             for t in range(t_):
-                v = local[i, c, t]
+                v = local_l[i, c, t]
                 out[i, c, t] = 0.0 if v < 0.0 else v
-        for c in range(cl, c_):
+        for c in range(cg):
             for t in range(t_):
-                v = local[i, c, t] + g[i, c - cl, t]
-                out[i, c, t] = 0.0 if v < 0.0 else v
+                v = local_g[i, c, t] + g[i, c, t]
+                out[i, cl + c, t] = 0.0 if v < 0.0 else v
 
 
 _BIAS_RELU = compile_serial_parallel(_bias_relu)
@@ -74,13 +74,20 @@ def bias_relu_(a: Tensor, bias: Tensor) -> Tensor:
     return a
 
 
-def relu_local_global(local: Tensor, g: Tensor, out: Tensor) -> Tensor:
-    """``out = relu(local + [0 | g])``: ``local (N, C, L)`` is the merged local convolution,
-    ``g (N, C_g, L)`` the global branch added to its last ``C_g`` channels; returns ``out``."""
-    n, c, length = local.shape
-    if g.shape != (n, g.shape[1], length) or g.shape[1] > c or out.shape != local.shape:
+def relu_local_global(local_l: Tensor, local_g: Tensor, g: Tensor, out: Tensor) -> Tensor:
+    """``out = relu([local_l | local_g + g])``: the unit's output from its local
+    convolutions into the local (``C_l``) and the global (``C_g``) channels and the global
+    branch ``g (N, C_g, L)``; ``out (N, C_l + C_g, L)``. Returns ``out``."""
+    n, cl, length = local_l.shape
+    cg = local_g.shape[1]
+    if (
+        local_g.shape != (n, cg, length)
+        or g.shape != local_g.shape
+        or out.shape != (n, cl + cg, length)
+    ):
         raise ValueError(
-            f"relu_local_global shapes: local {local.shape}, g {g.shape}, out {out.shape}"
+            f"relu_local_global shapes: local_l {local_l.shape}, local_g {local_g.shape}, "
+            f"g {g.shape}, out {out.shape}"
         )
-    run_kernel(_RELU_LOCAL_GLOBAL, local.numpy(), g.numpy(), out.numpy())
+    run_kernel(_RELU_LOCAL_GLOBAL, local_l.numpy(), local_g.numpy(), g.numpy(), out.numpy())
     return out
