@@ -27,8 +27,9 @@ spectral branch treats the series as periodic (the last date wraps to the first)
 
 Everything stays channels-first: the transform is one plain GEMM over ``(B*C_g/2, L)`` rows
 and its output reshapes for free into FFC's ``[Re, Im]``-interleaved channels (no permute
-copies); local -> local and global -> local share one convolution; in eval mode every
-BatchNorm is folded into the preceding weights.
+copies); local -> local and global -> local share one convolution (``C -> C_l``, and
+local -> global runs on the local channels: no zero block); in eval mode every BatchNorm is
+folded into the preceding weights.
 FFC's optional local Fourier unit (LFU) is not implemented. 2-D (``dims=2``, ``rfft2``) is
 supported on the fft path only.
 """
@@ -257,8 +258,9 @@ class FourierConv(nn.Module):
 
     def _forward_inference(self, x: Tensor, path: str) -> Tensor:
         """Eval mode without gradients (1-D): the same function as :meth:`forward`, run in
-        cache-sized chunks of the batch with one merged local convolution and the 1x1
-        convolutions as matmuls, each chunk finished straight into the output."""
+        cache-sized chunks of the batch with two local convolutions (``C -> C_l`` and
+        ``C_l -> C_g``), the spectral 1x1 convolution as ``conv1d`` and the other two as
+        matmuls, each chunk finished straight into the output."""
         w = self._inference_weights()
         n = self.inference_chunk(x.shape[-1], x.device, x.element_size())
         if x.shape[0] <= n:
