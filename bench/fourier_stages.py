@@ -31,12 +31,16 @@ from agrostress.ops import FourierConv, create_op, fourier_reference  # noqa: E4
 from agrostress.ops._common import rdft_matrices  # noqa: E402
 from agrostress.ops._epilogues import bias_relu_, relu_local_global  # noqa: E402
 
+Step = Callable[[], object]
+
 
 def stages(
     m: FourierConv, x: torch.Tensor, w: dict[str, torch.Tensor | None]
-) -> dict[str, Callable[[], object]]:
+) -> tuple[dict[str, Step], dict[str, tuple[tuple[str, ...], Step]]]:
     """The steps of ``_infer_chunk`` (dense path, ReLU, local channels) as separate calls,
-    with the eval-mode weights ``w`` of ``m._inference_weights()``."""
+    with the eval-mode weights ``w`` of ``m._inference_weights()``; and the formulations
+    not shipped, each with the steps it would replace (which wins depends on the CPU:
+    oneDNN's and MKL's kernels differ by vendor)."""
     n, cl, h, pad = x.shape[0], m.c_l, m.hidden, m.kernel_size // 2
     length = x.shape[-1]
     fwd, inv = rdft_matrices(length, m.n_fft(length), x.device, x.dtype)
@@ -49,7 +53,7 @@ def stages(
     local_l = F.conv1d(x, w["w_l"], w["b_l"], padding=pad)
     local_g = F.conv1d(x[:, :cl], w["w_lg"], w["b_lg"], padding=pad)
     out = torch.empty_like(x)
-    return {
+    shipped: dict[str, Step] = {
         "1x1 in (matmul)": lambda: torch.matmul(w["w_in"], x[:, cl:]),
         "bias + ReLU (s)": lambda: bias_relu_(s, w["b_in"]),
         "DFT (matmul)": lambda: torch.matmul(s, fwd),
@@ -64,29 +68,19 @@ def stages(
         ),
         "output epilogue": lambda: relu_local_global(local_l, local_g, g, out),
     }
-
-
-def alternatives(
-    m: FourierConv, x: torch.Tensor, w: dict[str, torch.Tensor | None]
-) -> dict[str, tuple[str, Callable[[], object]]]:
-    """Other formulations of some steps (not shipped), each with the steps it replaces: the
-    choice between them depends on the CPU (oneDNN and MKL kernels differ by vendor)."""
-    n, cl, h, pad = x.shape[0], m.c_l, m.hidden, m.kernel_size // 2
-    length = x.shape[-1]
-    nf = m.n_fft(length) // 2 + 1
-    z = torch.randn(n, 2 * h, nf, dtype=x.dtype)
     w_in = w["w_in"][..., None]  # type: ignore[index]
-    return {
+    others: dict[str, tuple[tuple[str, ...], Step]] = {
         "merged C -> C local convolution (zero block)": (
-            "the two local convolutions",
+            ("local convolution C -> C_l", "local convolution C_l -> C_g"),
             lambda: F.conv1d(x, w["w_local"], w["b_local"], padding=pad),
         ),
         "spectral 1x1 (batched matmul)": (
-            "spectral 1x1 (conv1d)",
+            ("spectral 1x1 (conv1d)",),
             lambda: torch.matmul(w["w_spec"][..., 0], z),
         ),
-        "1x1 in (conv1d)": ("1x1 in (matmul)", lambda: F.conv1d(x[:, cl:], w_in)),
+        "1x1 in (conv1d)": (("1x1 in (matmul)",), lambda: F.conv1d(x[:, cl:], w_in)),
     }
+    return shipped, others
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,11 +120,12 @@ def profile(m: FourierConv, args: argparse.Namespace) -> None:
     rows: list[tuple[str, float]] = []
     with torch.no_grad():
         w = m._inference_weights()
-        for name, fn in stages(m, x, w).items():
+        shipped, others = stages(m, x, w)
+        for name, fn in shipped.items():
             rows.append((name, _timeit(fn, args.repeats)["median"]))
         steps = sum(t for _, t in rows)
         alt = [(name, replaces, _timeit(fn, args.repeats)["median"])
-               for name, (replaces, fn) in alternatives(m, x, w).items()]
+               for name, (replaces, fn) in others.items()]
         out = torch.empty_like(x)
         whole = _timeit(lambda: m._infer_chunk(x, w, "dense", out), args.repeats)["median"]
         naive = _timeit(lambda: fourier_reference(m, x), args.repeats)["median"]
@@ -149,9 +144,8 @@ def profile(m: FourierConv, args: argparse.Namespace) -> None:
     print("\n| not shipped: alternative | ms | instead of | ms |")
     print("|---|---|---|---|")
     for name, replaces, t in alt:
-        base = (times["local convolution C -> C_l"] + times["local convolution C_l -> C_g"]
-                if replaces == "the two local convolutions" else times[replaces])
-        print(f"| {name} | {t:.3f} | {replaces} | {base:.3f} |")
+        base = sum(times[r] for r in replaces)
+        print(f"| {name} | {t:.3f} | {' + '.join(replaces)} | {base:.3f} |")
 
 
 if __name__ == "__main__":

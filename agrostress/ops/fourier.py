@@ -229,6 +229,10 @@ class FourierConv(nn.Module):
             out = self.bn_out(out)
         # activations in place: every tensor here is a fresh intermediate; on this class of
         # machine allocating (page-faulting) a new output costs as much as the convolutions
+        return self._activate(out)
+
+    def _activate(self, out: Tensor) -> Tensor:
+        """The output activation, in place for ReLU (``out`` is always a fresh tensor)."""
         return out.relu_() if isinstance(self.act, nn.ReLU) else self.act(out)
 
     def _inference_weights(self) -> dict[str, Tensor | None]:
@@ -245,7 +249,7 @@ class FourierConv(nn.Module):
             w_lg = F.pad(e["w_lg"], (0, 0, 0, self.c_g))  # type: ignore[arg-type]
             w["w_local"] = torch.cat([e["w_l"], w_lg])  # type: ignore[list-item]
             w["b_local"] = torch.cat([e["b_l"], e["b_lg"]])  # type: ignore[list-item]
-            w.update({k: e[k].contiguous() for k in ("w_l", "b_l", "w_lg")})  # type: ignore[union-attr]
+            w.update({k: e[k] for k in ("w_l", "b_l", "w_lg")})
         return w
 
     def inference_chunk(self, length: int, device: torch.device, itemsize: int = 4) -> int:
@@ -290,18 +294,16 @@ class FourierConv(nn.Module):
         if not cl:
             g = torch.matmul(w["w_out"], u, out=out)  # type: ignore[arg-type]
             res = bias_relu_(g, w["b_lg"]) if fused else self._add_global(None, g, w)  # type: ignore[arg-type]
-            return res if out is None or res is out else out.copy_(res)
-        g = torch.matmul(w["w_out"], u)  # type: ignore[arg-type]
-        local_l = F.conv1d(x, w["w_l"], w["b_l"], padding=pad)
-        local_g = F.conv1d(x[:, :cl], w["w_lg"], w["b_lg"], padding=pad)
-        if fused and supported(local_l, local_g, g):
-            res = x.new_empty(x.shape) if out is None else out
-            return relu_local_global(local_l, local_g, g, res)
-        res = torch.cat([local_l, local_g.add_(g)], dim=1, out=out)  # type: ignore[arg-type]
-        if isinstance(self.act, nn.ReLU):
-            return res.relu_()
-        y = self.act(res)
-        return y if out is None or y is out else out.copy_(y)
+        else:
+            g = torch.matmul(w["w_out"], u)  # type: ignore[arg-type]
+            local_l = F.conv1d(x, w["w_l"], w["b_l"], padding=pad)
+            local_g = F.conv1d(x[:, :cl], w["w_lg"], w["b_lg"], padding=pad)
+            if fused and supported(local_l, local_g, g):
+                res = x.new_empty(x.shape) if out is None else out
+                return relu_local_global(local_l, local_g, g, res)
+            cat = torch.cat([local_l, local_g.add_(g)], dim=1, out=out)  # type: ignore[arg-type]
+            res = self._activate(cat)
+        return res if out is None or res is out else out.copy_(res)
 
     def _add_global(self, local: Tensor | None, g: Tensor, w: dict[str, Tensor | None]) -> Tensor:
         """Inference forms' output: the global branch ``g`` added to the global channels of
@@ -312,7 +314,7 @@ class FourierConv(nn.Module):
         else:
             out = local
             out[:, self.c_l :] += g
-        return out.relu_() if isinstance(self.act, nn.ReLU) else self.act(out)
+        return self._activate(out)
 
     def forward_time_major(self, x: Tensor) -> Tensor:
         """Eval mode, 1-D: the same function on time-major input ``(L, C, N)`` (samples
