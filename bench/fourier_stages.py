@@ -69,10 +69,11 @@ def stages(
         "output epilogue": lambda: relu_local_global(local_l, local_g, g, out),
     }
     w_in = w["w_in"][..., None]  # type: ignore[index]
+    w_local, b_local = m._merged_local(w)
     others: dict[str, tuple[tuple[str, ...], Step]] = {
         "merged C -> C local convolution (zero block)": (
             ("local convolution C -> C_l", "local convolution C_l -> C_g"),
-            lambda: F.conv1d(x, w["w_local"], w["b_local"], padding=pad),
+            lambda: F.conv1d(x, w_local, b_local, padding=pad),
         ),
         "spectral 1x1 (batched matmul)": (
             ("spectral 1x1 (conv1d)",),

@@ -237,20 +237,21 @@ class FourierConv(nn.Module):
 
     def _inference_weights(self) -> dict[str, Tensor | None]:
         """Eval-mode weights for the inference forms: BatchNorms folded, 1x1 kernels as
-        matrices (the spectral one also as a ``k = 1`` kernel); the local convolutions
-        both as a ``C -> C_l`` / ``C_l -> C_g`` pair (``w_l``, ``w_lg``: no zero block, for
-        :meth:`_infer_chunk`) and merged into one ``C -> C`` kernel (``w_local``: l2g gets
-        zero taps on the global inputs, for :meth:`forward_time_major`)."""
+        matrices (the spectral one also as a ``k = 1`` kernel), and the local convolutions
+        as a ``C -> C_l`` / ``C_l -> C_g`` pair (``w_l``, ``w_lg``: no zero block)."""
         e = self._effective()
         w = {k: e[k] for k in ("b_in", "b_spec", "b_lg", "w_spec")}
         w["w_in"] = e["w_in"][..., 0]  # type: ignore[index]
         w["w_out"] = e["w_out"][..., 0]  # type: ignore[index]
         if self.c_l:
-            w_lg = F.pad(e["w_lg"], (0, 0, 0, self.c_g))  # type: ignore[arg-type]
-            w["w_local"] = torch.cat([e["w_l"], w_lg])  # type: ignore[list-item]
-            w["b_local"] = torch.cat([e["b_l"], e["b_lg"]])  # type: ignore[list-item]
             w.update({k: e[k] for k in ("w_l", "b_l", "w_lg")})
         return w
+
+    def _merged_local(self, w: dict[str, Tensor | None]) -> tuple[Tensor, Tensor]:
+        """The pair of local convolutions of ``w`` merged into one ``C -> C`` kernel and
+        bias (l2g gets zero taps on the global inputs): :meth:`forward_time_major`'s form."""
+        w_lg = F.pad(w["w_lg"], (0, 0, 0, self.c_g))  # type: ignore[arg-type]
+        return torch.cat([w["w_l"], w_lg]), torch.cat([w["b_l"], w["b_lg"]])  # type: ignore[list-item]
 
     def inference_chunk(self, length: int, device: torch.device, itemsize: int = 4) -> int:
         """Samples per pass of the no-grad eval path: on the CPU about
@@ -334,8 +335,8 @@ class FourierConv(nn.Module):
         cl, h, k, pad = self.c_l, self.hidden, self.kernel_size, self.kernel_size // 2
         out = None
         if cl:  # shifted taps accumulate inside the GEMMs (baddbmm_), bias with the centre
-            wl = w["w_local"]
-            out = time_major_pointwise(x, wl[:, :, pad], w["b_local"])  # type: ignore[index]
+            wl, bl = self._merged_local(w)
+            out = time_major_pointwise(x, wl[:, :, pad], bl)
             for j in range(k):
                 d = j - pad  # out[t] += W_j x[t + d]
                 if d == 0 or abs(d) >= length:
