@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", min=0),
         difficulty: DifficultyChoice = typer.Option(DifficultyChoice.benchmark, "--difficulty"),
         epsg: int = typer.Option(32631, "--epsg", help="UTM EPSG code of the scene grid"),
+        latitude: float | None = typer.Option(
+            None, "--latitude", min=35.0, max=65.0,
+            help="°N of the scene (phenology follows it); default: drawn in 40–57 °N"),
     ) -> None:
         """Simulate wheat fields (healthy, N-deficient, yellow rust) as an L2A cube."""
         from agrostress.simulate import SimulationConfig, simulate_scene, write_scene
@@ -34,14 +38,16 @@ def register(app: typer.Typer) -> None:
         with user_errors():
             config = SimulationConfig(
                 fields=fields, size=size, year=year, seed=seed,
-                difficulty=difficulty.value, epsg=epsg,
+                difficulty=difficulty.value, epsg=epsg, latitude=latitude,
             )
             t0 = time.perf_counter()
             with console.status(f"simulating {size}×{size} px, {fields} fields…"):
                 ds, gdf = simulate_scene(config)
                 write_scene(ds, gdf, out)
             counts = gdf["class_name"].value_counts().to_dict()
+            domain = json.loads(ds.attrs["domain"])
             console.print(
                 f"[green]✓[/] {out}: {ds.sizes['time']} dates × {size}×{size} px, "
-                f"fields {counts}, {time.perf_counter() - t0:.1f} s"
+                f"fields {counts}, {domain['latitude']:.1f} °N, {domain['weather']} season, "
+                f"{time.perf_counter() - t0:.1f} s"
             )

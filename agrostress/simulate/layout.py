@@ -12,9 +12,9 @@ from scipy import ndimage
 from shapely import MultiPoint, Polygon, box
 from shapely.ops import voronoi_diagram
 
-# land-cover codes of the layout (not the label codes)
-WHEAT, GRASS, BARE, HEDGE, TRACK = 1, 2, 3, 4, 5
-COVER_NAMES = {WHEAT: "wheat", GRASS: "grass", BARE: "bare_soil", HEDGE: "hedge", TRACK: "track"}
+from agrostress.simulate.landcover import GRASS, HEDGE, TRACK, WHEAT, draw_other_covers
+
+OTHER_SHARE = 0.5  # non-wheat parcels per wheat field
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Layout:
     cover: np.ndarray  # (H, W) uint8 land-cover code
     field_id: np.ndarray  # (H, W) int32, 1..n for wheat fields, 0 elsewhere
     parcel: np.ndarray  # (H, W) int32 parcel index (wheat and other parcels), 0 = border
+    parcel_cover: np.ndarray  # (n_parcels + 1,) land cover of each parcel index (0: border)
     polygons: list[Polygon]  # wheat field polygons, index i -> field_id i + 1
 
 
@@ -46,8 +47,11 @@ def make_layout(
     transform: Affine,
     n_fields: int,
 ) -> Layout:
-    """Voronoi parcels (relaxed once), shrunk by a 10–25 m border of hedge, track or grass."""
-    n_other = max(2, round(0.35 * n_fields))
+    """Voronoi parcels (relaxed once), shrunk by a 10–25 m border of hedge, track or grass.
+
+    Besides the wheat fields, ``OTHER_SHARE`` × as many parcels get another land cover
+    (:data:`agrostress.simulate.landcover.OTHER_PARCELS`)."""
+    n_other = max(3, round(OTHER_SHARE * n_fields))
     n_cells = n_fields + n_other
     x0, y0 = transform.c, transform.f
     res = transform.a
@@ -62,8 +66,8 @@ def make_layout(
     order = rng.permutation(len(cells))
     shapes = []
     polygons: list[Polygon] = []
-    kinds = np.empty(len(cells) + 1, dtype=np.uint8)
-    kinds[0] = 0
+    kinds = np.zeros(len(cells) + 1, dtype=np.uint8)
+    kinds[n_fields + 1 :] = draw_other_covers(rng, len(cells) - n_fields)
     for parcel_index, k in enumerate(order, start=1):
         border = rng.uniform(5.0, 12.5)  # half of a 10–25 m boundary strip
         poly = cells[k].buffer(-border, join_style="mitre")
@@ -72,8 +76,8 @@ def make_layout(
         if poly.geom_type == "MultiPolygon":
             poly = max(poly.geoms, key=lambda g: g.area)
         is_wheat = parcel_index <= n_fields
-        kinds[parcel_index] = WHEAT if is_wheat else (GRASS if rng.random() < 0.5 else BARE)
         if is_wheat:
+            kinds[parcel_index] = WHEAT
             polygons.append(poly)
         shapes.append((poly, parcel_index))
     parcel = features.rasterize(
@@ -90,7 +94,7 @@ def make_layout(
             f"scene too small for {n_fields} fields: fields {missing} cover no pixel; "
             "use a larger --size or fewer --fields"
         )
-    return Layout(cover=cover, field_id=field_id, parcel=parcel, polygons=polygons)
+    return Layout(cover=cover, field_id=field_id, parcel=parcel, parcel_cover=kinds, polygons=polygons)
 
 
 def _voronoi_cells(points: np.ndarray, scene: Polygon) -> list[Polygon]:

@@ -12,6 +12,7 @@ from scipy import ndimage
 
 from agrostress.cube import BANDS, reflectance_to_dn
 from agrostress.simulate.difficulty import Difficulty
+from agrostress.simulate.domain import SceneDomain
 from agrostress.simulate.layout import smooth_noise
 
 TWENTY_M_BANDS = ("B05", "B06", "B07", "B8A", "B11", "B12")
@@ -46,26 +47,40 @@ def solar_geometry(lat_deg: float, doy: float, local_solar_hour: float = 10.5) -
     return float(np.rad2deg(zen)), float(360 - az if hour > 0 else az)
 
 
+# the relative orbits that can see a scene: (day offset of S2A in the 10-day cycle, view
+# zenith range, view azimuth); S2B flies the same tracks 5 days later
+ORBITS = ((0, (2.5, 4.5), 105.0), (3, (7.0, 9.0), 285.0), (7, (9.0, 11.0), 105.0))
+
+
 def acquisitions(
-    rng: np.random.Generator, start: pd.Timestamp, end: pd.Timestamp, lat_deg: float
+    rng: np.random.Generator, start: pd.Timestamp, end: pd.Timestamp, lat_deg: float,
+    domain: SceneDomain | None = None,
 ) -> list[Acquisition]:
-    """S2A/S2B overpasses from two overlapping relative orbits (2–3 day gaps), a few missing."""
+    """S2A/S2B overpasses of the scene's relative orbits, with missing dates and outages.
+
+    ``domain`` sets how many orbits see the scene (1–3), whether Sentinel-2B flies and an
+    outage interval; without it, two orbits and both satellites.
+    """
+    n_orbits = domain.orbits if domain else 2
+    platforms = (("S2A", 0), ("S2B", 5)) if (domain is None or domain.s2b_available) else (("S2A", 0),)
+    outage = domain.outage if domain else None
     base = start - pd.Timedelta(days=int(rng.integers(0, 10)))
     out = []
-    # orbit 1: near nadir, east of the track; orbit 2: swath edge, west of it
-    schedule = [(0, "S2A", 1), (5, "S2B", 1), (3, "S2A", 2), (8, "S2B", 2)]
-    view = {1: rng.uniform(2.5, 4.5), 2: rng.uniform(7.0, 9.0)}
-    view_az = {1: 105.0, 2: 285.0}
+    view = {k: rng.uniform(*ORBITS[k][1]) for k in range(n_orbits)}
     for cycle in range(0, (end - base).days // 10 + 2):
-        for offset, platform, orbit in schedule:
-            t = base + pd.Timedelta(days=10 * cycle + offset, minutes=int(rng.integers(0, 6)))
-            t = t.normalize() + pd.Timedelta(hours=10, minutes=30 + int(rng.integers(0, 10)))
-            if not (start <= t <= end + pd.Timedelta(hours=23)) or rng.random() < 0.04:
-                continue  # outside the period, or a missing acquisition
-            sza, saa = solar_geometry(lat_deg, t.day_of_year)
-            psi = abs(saa - view_az[orbit]) % 360
-            psi = 360 - psi if psi > 180 else psi
-            out.append(Acquisition(t, platform, orbit, sza, float(view[orbit]), psi, saa))
+        for k in range(n_orbits):
+            for platform, lag in platforms:
+                offset = ORBITS[k][0] + lag
+                t = base + pd.Timedelta(days=10 * cycle + offset, minutes=int(rng.integers(0, 6)))
+                t = t.normalize() + pd.Timedelta(hours=10, minutes=30 + int(rng.integers(0, 10)))
+                if not (start <= t <= end + pd.Timedelta(hours=23)) or rng.random() < 0.04:
+                    continue  # outside the period, or a missing acquisition
+                if outage and outage[0] <= t.day_of_year <= outage[1]:
+                    continue
+                sza, saa = solar_geometry(lat_deg, t.day_of_year)
+                psi = abs(saa - ORBITS[k][2]) % 360
+                psi = 360 - psi if psi > 180 else psi
+                out.append(Acquisition(t, platform, k + 1, sza, float(view[k]), psi, saa))
     return sorted(out, key=lambda a: a.time)
 
 
@@ -84,11 +99,13 @@ class Sky:
 
 
 def draw_sky(
-    rng: np.random.Generator, shape: tuple[int, int], acq: Acquisition, d: Difficulty
+    rng: np.random.Generator, shape: tuple[int, int], acq: Acquisition, d: Difficulty,
+    regime: float = 1.0,
 ) -> Sky:
-    """Clouds from a month climatology as coherent objects; shadows cast along the sun azimuth."""
+    """Clouds from a month climatology (× the scene's cloud ``regime``) as coherent objects;
+    shadows cast along the sun azimuth."""
     h, w = shape
-    p_bad = min(0.95, CLOUD_CLIMATOLOGY[acq.time.month] * d.cloud_scale)
+    p_bad = min(0.95, CLOUD_CLIMATOLOGY[acq.time.month] * d.cloud_scale * regime)
     u = rng.random()
     if u < p_bad * 0.55:
         coverage = rng.uniform(0.85, 1.0)  # overcast
@@ -169,10 +186,16 @@ def observe(
     sky: Sky,
     centres_nm: np.ndarray,
     d: Difficulty,
+    baseline: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Surface reflectance (band, H, W) → L2A-like reflectance and SCL for one date."""
+    """Surface reflectance (band, H, W) → L2A-like reflectance and SCL for one date.
+
+    ``baseline``: per-band (gain, offset) of the processing baseline this date was made with.
+    """
     lam = (centres_nm / 490.0)[:, None, None]
     refl = surface * sky.gain + sky.aerosol * lam**-1.3
+    if baseline is not None:
+        refl = refl * baseline[0][:, None, None] + baseline[1][:, None, None]
     refl = refl * (1 - 0.65 * sky.shadow[None])
     refl = refl + (sky.cirrus + sky.haze)[None] * lam**-1.0
     cloud_refl = sky.cloud_brightness * CLOUD_SPECTRUM[:, None, None]
@@ -186,6 +209,7 @@ def observe(
     ndvi = (nir - red) / np.maximum(nir + red, 1e-6)
     scl = np.where(ndvi > 0.3, 4, 5).astype(np.uint8)
     scl[nir < 0.04] = 2
+    scl[(ndvi < 0.0) & (nir < 0.08)] = 6  # water
     scl[rng.random(scl.shape) < 0.003] = 7
     scl[sky.cirrus > 0.008] = 10
     scl[sky.shadow > 0.3] = 3

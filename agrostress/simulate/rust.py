@@ -30,6 +30,7 @@ class RustField:
     max_fraction: float  # max diseased leaf-area fraction inside foci
     focus_share: float  # field share covered by foci at onset
     spread_px_per_day: float  # radial growth (pixel sides per day)
+    focus_radius_px: float | None = None  # focus radius at onset (None: 0.5–1.5 px drawn)
 
 
 @dataclass
@@ -52,7 +53,7 @@ class RustMap:
     def add_field(self, rng: np.random.Generator, mask: np.ndarray, field: RustField) -> None:
         """Lay out the epidemic of one infected field (``mask``: its pixels, (H, W) bool).
 
-        Foci (radius 0.5–1.5 px at onset, as many as cover ``focus_share`` of the field) grow
+        Foci (radius ``focus_radius_px`` at onset, as many as cover ``focus_share`` of the field) grow
         radially at ``spread_px_per_day``; a weaker background infection (wind-borne
         secondary spread) reaches the rest of the field 10–25 days after the onset.
         """
@@ -60,7 +61,8 @@ class RustMap:
         sub = np.kron(mask, np.ones((SUBCELLS, SUBCELLS), dtype=bool))
         ys, xs = np.nonzero(sub)
         n_cells = ys.size
-        r0 = rng.uniform(0.5, 1.5) * SUBCELLS  # sub-cells
+        radius = field.focus_radius_px if field.focus_radius_px else rng.uniform(0.5, 1.5)
+        r0 = radius * SUBCELLS  # sub-cells
         n_foci = int(np.clip(round(field.focus_share * n_cells / (np.pi * r0**2)), 1, 400))
         seeds = np.ones(sub.shape, dtype=bool)
         centres = rng.choice(n_cells, size=n_foci, replace=False)

@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 from rasterio.transform import from_origin
 from scipy import ndimage
 
@@ -24,13 +24,24 @@ from agrostress import __version__
 from agrostress.cube import BANDS, CLASS_NAMES, UNLABELLED, build_cube
 from agrostress.simulate.canopy import campbell_lidf
 from agrostress.simulate.difficulty import get_difficulty
+from agrostress.simulate.domain import draw_domain
 from agrostress.simulate.kernels import prospect_fast, sail_bands_fast
-from agrostress.simulate.layout import WHEAT, make_layout
+from agrostress.simulate.landcover import COVER_NAMES, WHEAT, built_up_spectrum, water_spectrum
+from agrostress.simulate.layout import make_layout
 from agrostress.simulate.leaf import prospect_d
 from agrostress.simulate.observation import acquisitions, draw_sky, misregister, observe
 from agrostress.simulate.rust import RustField, RustMap
 from agrostress.simulate.sensor import band_centroids, spectral_sampling
-from agrostress.simulate.vegetation import RUST, FieldStress, draw_parameters, state_at
+from agrostress.simulate.vegetation import (
+    LODGED_ALA,
+    RUST,
+    SURFACE_BUILT,
+    SURFACE_SOIL,
+    SURFACE_WATER,
+    FieldTruth,
+    draw_parameters,
+    state_at,
+)
 
 RESOLUTION = 10.0
 PIXEL_BLOCK = 16384  # pixels per PROSAIL batch (bounds memory: ~40 arrays of block × W floats)
@@ -48,7 +59,10 @@ class SimulationConfig:
     seed: int = 0
     difficulty: str = "benchmark"
     epsg: int = 32631
-    origin: tuple[float, float] = (500000.0, 5320000.0)  # upper-left corner (x, y)
+    # upper-left corner (x, y) in ``epsg``; None: easting 500 000 and the northing of ``latitude``
+    origin: tuple[float, float] | None = None
+    # °N of the scene (phenology follows it); None: from ``origin``, or drawn in 40–57 °N
+    latitude: float | None = None
     start: str | None = None  # ISO date, default 20 Feb of ``year``
     end: str | None = None  # ISO date, default 25 Jul of ``year``
     spectral_step_nm: int | None = None  # None: fitted quadrature nodes (see sensor.py)
@@ -75,9 +89,20 @@ class SimulationConfig:
                 f"{self.fields} fields need at least {self.fields * 60} pixels; scene has {h * w}"
             )
         get_difficulty(self.difficulty)
+        if self.latitude is not None and not 35.0 <= self.latitude <= 65.0:
+            raise ValueError(f"latitude {self.latitude} out of range (35..65 °N: winter-wheat belt)")
 
 
-def _symptom_leaves(stress: FieldStress, rng: np.random.Generator, base: dict[str, float]) -> dict:
+def _origin_of(config: SimulationConfig, latitude: float) -> tuple[float, float]:
+    """Upper-left corner of a scene centred at ``latitude`` on the UTM zone's central meridian."""
+    h, w = config.shape
+    zone = CRS.from_epsg(config.epsg).utm_zone  # e.g. "31N"; None for other projections
+    lon0 = (int(zone[:-1]) - 1) * 6 - 177 if zone else 3.0
+    x, y = Transformer.from_crs(4326, config.epsg, always_xy=True).transform(lon0, latitude)
+    return (float(np.floor(x - w * RESOLUTION / 2)), float(np.floor(y + h * RESOLUTION / 2)))
+
+
+def _symptom_leaves(stress: FieldTruth, rng: np.random.Generator, base: dict[str, float]) -> dict:
     """PROSPECT parameters of chlorotic, sporulating (uredia) and necrotic leaf tissue."""
     cab_chl = rng.uniform(8, 15)
     return {
@@ -97,11 +122,17 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
     diff = get_difficulty(config.difficulty)
     start, end = config.period()
     h, w = config.shape
-    seeds = np.random.SeedSequence(config.seed).spawn(6)
-    rng_layout, rng_params, rng_rust, rng_dates, rng_sky, rng_noise = (
+    seeds = np.random.SeedSequence(config.seed).spawn(7)
+    rng_layout, rng_params, rng_rust, rng_dates, rng_sky, rng_noise, rng_domain = (
         np.random.default_rng(s) for s in seeds
     )
-    x0, y0 = config.origin
+    latitude = config.latitude
+    if latitude is None and config.origin is not None:
+        x0, y0 = config.origin
+        latitude = Transformer.from_crs(config.epsg, 4326, always_xy=True).transform(
+            x0 + w * RESOLUTION / 2, y0 - h * RESOLUTION / 2)[1]
+    domain = draw_domain(rng_domain, latitude, len(BANDS))
+    x0, y0 = config.origin or _origin_of(config, domain.latitude)
     transform = from_origin(x0, y0, RESOLUTION, RESOLUTION)
     xs = x0 + RESOLUTION * (np.arange(w) + 0.5)
     ys = y0 - RESOLUTION * (np.arange(h) + 0.5)
@@ -112,7 +143,7 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
     layout = make_layout(rng_layout, h, w, transform, config.fields)
     labels = [i % 3 for i in range(config.fields)]
     rng_layout.shuffle(labels)
-    params, stresses = draw_parameters(rng_params, layout, labels, diff)
+    params, stresses = draw_parameters(rng_params, layout, labels, diff, domain)
 
     npx = h * w
     fid = layout.field_id.ravel()
@@ -128,6 +159,7 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
             max_fraction=fs.rust_max_fraction,
             focus_share=fs.rust_focus_share,
             spread_px_per_day=fs.rust_spread_px_per_day,
+            focus_radius_px=fs.rust_focus_radius_px,
         )
         rust.add_field(rng_rust, layout.field_id == fs.field_id, field)
         m = fid == fs.field_id
@@ -137,19 +169,28 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
         rho, tau = prospect_d(**leaves, index=sampling.index)
         symptom[fs.field_id] = (rho, tau, leaves["cab"])
 
-    acqs = acquisitions(rng_dates, start, end, lat)
+    acqs = acquisitions(rng_dates, start, end, lat, domain)
     if not acqs:
         raise ValueError(f"no acquisitions between {start.date()} and {end.date()}")
     from prosail import spectral_lib
 
     dry = np.asarray(spectral_lib.soil.rsoil1)[sampling.index]
     wet = np.asarray(spectral_lib.soil.rsoil2)[sampling.index]
-    soil_basis = np.stack([wet, dry - wet])
-    moisture = np.clip(0.5 + np.cumsum(rng_sky.normal(0, 0.12, len(acqs))), 0.05, 0.95)
+    wl = sampling.wavelengths
+    # soil = brightness (wet + moisture (dry − wet)); water and built-up surfaces their own
+    soil_basis = np.stack([wet, dry - wet, water_spectrum(wl), built_up_spectrum(wl)])
+    surface_weight = np.stack([params.surface == SURFACE_SOIL, params.surface == SURFACE_WATER,
+                               params.surface == SURFACE_BUILT], axis=1) * params.surface_brightness[:, None]
+    baseline = (np.array(domain.baseline_gain), np.array(domain.baseline_offset))
+    blue_ramp = np.clip((700.0 - wl) / 300.0, 0.0, 1.0)  # soil redness darkens blue most
+    # soil dryness (prosail's psoil: 1 dry): a random walk that dries through the summer
+    summer = np.array([np.clip((a.time.day_of_year - 120) / 80, 0, 1) for a in acqs])
+    moisture = np.clip(0.4 + 0.4 * summer + np.cumsum(rng_sky.normal(0, 0.1, len(acqs))), 0.05, 0.95)
     centres = {p: np.array(list(band_centroids(p).values())) for p in ("S2A", "S2B")}
 
     nt = len(acqs)
-    lidf = campbell_lidf(params.ala)  # leaf angles are static per pixel
+    lidf = campbell_lidf(params.ala)  # leaf angles are static per pixel, except when lodged
+    lidf_lodged = campbell_lidf(np.array([LODGED_ALA]))[0]
     refl = np.empty((nt, len(BANDS), h, w), dtype=np.float32)
     scl = np.empty((nt, h, w), dtype=np.uint8)
     true_lai = np.empty((nt, h, w), dtype=np.float32)
@@ -163,7 +204,7 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
         lai = st["lai"] * (1 - 0.35 * sev)
         cab_eff = st["cab"] * (1 - sev)
         psoil = np.clip(moisture[ti] + params.soil_moisture_offset, 0, 1)
-        sky = draw_sky(rng_sky, (h, w), acq, diff)
+        sky = draw_sky(rng_sky, (h, w), acq, diff, domain.cloud_scale)
         # pixels under opaque cloud (and >= 2 px from any see-through pixel) need no physics
         hidden = ndimage.binary_erosion(sky.cloud >= 1.0, iterations=2, border_value=1)
         todo = np.flatnonzero(~(hidden | sky.no_data).ravel())
@@ -186,11 +227,13 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
                     s_rho, s_tau, _ = symptom[f_id]
                     rho[k[j]] = healthy[j] * rho[k[j]] + frac[j] @ s_rho
                     tau[k[j]] = healthy[j] * tau[k[j]] + frac[j] @ s_tau
-            # brightness * (moisture * dry + (1 - moisture) * wet) as one (px, 2) @ (2, W) product
-            bright = params.soil_brightness[px]
-            soil = np.stack([bright, bright * psoil[px]], axis=1) @ soil_basis
+            # brightness (wet + moisture (dry − wet)), water, built-up: one (px, 4) @ (4, W) product
+            bright = params.soil_brightness[px] * surface_weight[px, 0]
+            coef = np.column_stack([bright, bright * psoil[px], surface_weight[px, 1:]])
+            soil = (coef @ soil_basis) * (1 - params.soil_redness[px, None] * blue_ramp)
+            leaf_angles = np.where(st["lodged"][px, None], lidf_lodged, lidf[px])
             surface[px] = sail_bands_fast(
-                rho, tau, lai[px], lidf[px], st["hotspot"][px], soil,
+                rho, tau, lai[px], leaf_angles, st["hotspot"][px], soil,
                 acq.sun_zenith, acq.view_zenith, acq.relative_azimuth,
                 sampling.weights[acq.platform],
             )
@@ -201,7 +244,9 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
             cab_eff[j] += frac @ symptom[f_id][2]
         image = surface.T.reshape(len(BANDS), h, w)
         image = misregister(rng_noise, image, diff.misregistration_px)
-        refl[ti], scl[ti] = observe(rng_noise, image, sky, centres[acq.platform], diff)
+        changed = domain.baseline_change_doy is not None and doy >= domain.baseline_change_doy
+        refl[ti], scl[ti] = observe(rng_noise, image, sky, centres[acq.platform], diff,
+                                    baseline if changed else None)
         true_lai[ti] = (st["green_lai"] * (1 - 0.35 * sev)).reshape(h, w)
         true_cab[ti] = cab_eff.reshape(h, w)
         severity[ti] = sev.reshape(h, w)
@@ -218,6 +263,7 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
         "seed": config.seed,
         "resolution": RESOLUTION,
         "class_names": json.dumps(list(CLASS_NAMES)),
+        "domain": domain.to_json(),
     }
     ds = build_cube(
         refl, scl, [a.time for a in acqs], ys, xs, config.epsg,
@@ -227,7 +273,9 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
     ds["true_lai"] = (truth_dims, true_lai, {"long_name": "green leaf area index (truth)"})
     ds["true_cab"] = (truth_dims, true_cab, {"long_name": "leaf chlorophyll a+b, µg/cm² (truth)"})
     ds["rust_severity"] = (truth_dims, severity, {"long_name": "diseased leaf-area fraction"})
-    ds["land_cover"] = (("y", "x"), layout.cover, {"long_name": "1 wheat 2 grass 3 bare 4 hedge 5 track"})
+    ds["land_cover"] = (("y", "x"), layout.cover, {
+        "long_name": "land cover (codes in cover_names)",
+        "cover_names": json.dumps({str(k): v for k, v in COVER_NAMES.items()})})
     ds = ds.assign_coords(
         view_zenith=("time", [a.view_zenith for a in acqs]),
         sun_zenith=("time", [a.sun_zenith for a in acqs]),
@@ -237,7 +285,7 @@ def simulate_scene(config: SimulationConfig) -> tuple[xr.Dataset, gpd.GeoDataFra
     return ds, fields
 
 
-def _fields_frame(polygons: list, stresses: list[FieldStress], epsg: int) -> gpd.GeoDataFrame:
+def _fields_frame(polygons: list, stresses: list[FieldTruth], epsg: int) -> gpd.GeoDataFrame:
     rows: list[dict[str, Any]] = []
     for poly, fs in zip(polygons, stresses, strict=True):
         row = asdict(fs)

@@ -29,14 +29,19 @@ def test_scene_is_a_valid_labelled_cube(small_scene):
     for _, f in fields.iterrows():  # labels on the grid agree with the polygons
         assert set(np.unique(ds.label.values[ds.field_id.values == f.field_id])) == {f.label}
     assert fields.crs.to_epsg() == 32631
-    assert set(ds.platform.values) == {"S2A", "S2B"}
+    dom = json.loads(ds.attrs["domain"])
+    assert set(ds.platform.values) == ({"S2A", "S2B"} if dom["s2b_available"] else {"S2A"})
 
 
-def test_acquisitions_look_like_two_satellites(small_scene):
+def test_acquisitions_follow_the_recorded_calendar(small_scene):
     ds, _ = small_scene
-    gaps = np.diff(ds.time.values).astype("timedelta64[D]").astype(int)
-    assert gaps.min() >= 1 and np.median(gaps) <= 3
-    assert gaps.max() >= 4  # missing acquisitions leave longer gaps
+    dom = json.loads(ds.attrs["domain"])
+    hours = np.diff(ds.time.values).astype("timedelta64[h]").astype(int)
+    assert hours.min() >= 20  # one overpass a day at most
+    revisit = 10 / (dom["orbits"] * (2 if dom["s2b_available"] else 1))
+    assert np.median(hours) / 24 <= revisit + 1
+    assert hours.max() / 24 >= revisit + 1  # missing acquisitions leave longer gaps
+    assert set(ds.relative_orbit.values) == set(range(1, dom["orbits"] + 1))
     doy = ds.time.dt.dayofyear.values
     assert doy.min() <= 60 and doy.max() >= 200
 
@@ -57,7 +62,7 @@ def test_clouds_shadows_and_cirrus_are_flagged(small_scene):
 def test_peak_season_healthy_wheat_is_plausible(small_scene):
     ds, _ = small_scene
     doy = ds.time.dt.dayofyear.values
-    peak = (doy >= 140) & (doy <= 165)
+    peak = (doy >= 115) & (doy <= 150)  # April-May at 48 °N, as the real wheat's peak
     healthy = ds.label.values == 0
     sel = clear(ds)[peak][:, healthy]
     refl = ds.reflectance.values[peak][:, :, healthy]  # (t, band, px)
@@ -65,17 +70,18 @@ def test_peak_season_healthy_wheat_is_plausible(small_scene):
     nir = refl[:, B["B08"]][sel]
     ndvi = (nir - red) / (nir + red)
     assert sel.sum() > 100
-    assert 0.85 <= np.median(ndvi) <= 0.97
-    assert np.mean((ndvi > 0.8) & (ndvi < 0.98)) > 0.9
-    assert 0.01 <= np.median(red) <= 0.04
-    assert 0.30 <= np.median(nir) <= 0.55
+    # real wheat (shared/real, France 2023): peak NDVI medians 0.85-0.91, 10 % quantile ~0.75
+    assert 0.82 <= np.median(ndvi) <= 0.93
+    assert np.mean((ndvi > 0.7) & (ndvi < 0.97)) > 0.85
+    assert 0.01 <= np.median(red) <= 0.05
+    assert 0.25 <= np.median(nir) <= 0.55
 
 
 def test_stress_signatures_order_the_classes(easy_scene):
-    """After the onsets: healthy > N-deficient in chlorophyll indices; rust highest in PSRI."""
+    """After the onsets: healthy wheat highest in chlorophyll and lowest in PSRI."""
     ds, fields = easy_scene
     doy = ds.time.dt.dayofyear.values
-    late = (doy >= 165) & (doy <= 178)
+    late = (doy >= 140) & (doy <= 160)  # after most onsets, before ripening at 48 °N
     ok = clear(ds)[late]
     refl = ds.reflectance.values[late]
     sev = ds.rust_severity.values[late]
@@ -96,8 +102,10 @@ def test_stress_signatures_order_the_classes(easy_scene):
     assert infected.any()
     h, n, y = index_mean(0, cire), index_mean(1, cire), index_mean(2, cire, infected)
     assert h > n and h > y, (h, n, y)
+    # both stresses raise PSRI over healthy wheat (pigments; and the thinner N-deficient
+    # canopy shows more of the red soil): what tells them apart is the pattern, below
     hp, np_, yp = index_mean(0, psri), index_mean(1, psri), index_mean(2, psri, infected)
-    assert yp > hp and yp > np_, (hp, np_, yp)
+    assert yp > hp and np_ > hp, (hp, np_, yp)
     # truth tracks the stresses: N lowers chlorophyll, rust is patchy, N is field-uniform
     cab = ds.true_cab.values[late]
     assert np.nanmean(cab[:, ds.label.values == 1]) < np.nanmean(cab[:, ds.label.values == 0])
