@@ -4,7 +4,8 @@ Samples are *clear* observations (cloud-mask policy, dilation included) of wheat
 least one pixel inside their field (edge pixels mix with neighbours through misregistration):
 
 * soil-line slope g: regression through the origin of NIR on Red over clear observations of
-  bare-soil pixels (``land_cover == 3``; wheat with true LAI < 0.05 when there are none);
+  bare-soil pixels (``land_cover == 3`` interiors with true LAI < 0.05; wheat with true LAI <
+  0.05 when there are none);
 * CLAIR α and WDVI∞: robust least squares (soft-L1) of the *inverted* LAI against true green
   LAI, so the fit minimises the error of the quantity models use;
 * LCC = a·ln(ratio) + b: ordinary least squares of true Cab on ln(ratio), over observations
@@ -67,7 +68,8 @@ def samples(ds: xr.Dataset, policy: CloudMaskPolicy | None = None) -> dict[str, 
         "cab": np.asarray(ds["true_cab"].transpose("time", "y", "x").values)[sel],
     }
     if cover is not None and (cover == BARE).any():
-        soil = ok & (cover == BARE)[None]
+        # bare parcels' interiors without weeds (fallow greens up in summer)
+        soil = ok & ndimage.binary_erosion(cover == BARE, iterations=1)[None] & (lai < 0.05)
     else:
         soil = ok & inner[None] & (lai < 0.05)
     out["soil_red"] = refl[:, names.index("B04")][soil]

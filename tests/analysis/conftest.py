@@ -26,11 +26,12 @@ def _one_torch_thread():
 
 
 def _simulate(**kw):
-    """simulate_scene, keeping torch at one thread (the simulator's numba/OpenMP kernels
-    reset the process-wide OpenMP thread count)."""
+    """simulate_scene at 48 °N (one domain: the tiny fixture model learns from two scenes),
+    keeping torch at one thread (the simulator's numba/OpenMP kernels reset the process-wide
+    OpenMP thread count)."""
     import torch
 
-    out = simulate_scene(SimulationConfig(difficulty="easy", **kw))
+    out = simulate_scene(SimulationConfig(difficulty="easy", latitude=48.0, **kw))
     torch.set_num_threads(1)
     return out
 

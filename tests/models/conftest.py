@@ -10,7 +10,8 @@ from agrostress.training import load_training_data
 
 @pytest.fixture(scope="session")
 def tiny_cubes():
-    return [simulate_scene(SimulationConfig(fields=6, size=40, seed=s, difficulty="easy"))[0]
+    return [simulate_scene(SimulationConfig(fields=6, size=40, seed=s, difficulty="easy",
+                                            latitude=48.0))[0]
             for s in (21, 22)]
 
 
