@@ -128,8 +128,6 @@ class AnalysisResult:
 # --------------------------------------------------------------------------- checks
 
 
-REFINE_ROUNDS = 2  # IG completeness: re-integrate missed pixels with 4×, then 16× the steps
-
 def check_compatible(cube: xr.Dataset, model: Any) -> None:
     """Raise ``ValueError`` when ``model`` cannot run on ``cube`` (bands, season, shapes)."""
     spec = model.spec
@@ -661,6 +659,9 @@ def _trajectories(spec: FeatureSpec, doys: np.ndarray, dates: list[str], field_i
         "references": pooled,
         "reference_class": names[0],
     }
+
+
+REFINE_ROUNDS = 2  # IG completeness: re-integrate missed pixels with 4×, then 16× the steps
 
 
 def _explain(model: Any, cand: _Candidates | None, cfg: ExplainConfig, field_ids: list[Any],
