@@ -58,7 +58,14 @@ import pandas as pd
 import xarray as xr
 from affine import Affine
 
-from agrostress.cube import cube_crs, pixel_size, validate
+from agrostress.cube import NODATA, UNCERTAIN_CODE, cube_crs, pixel_size, validate
+from agrostress.decision import (
+    UNCERTAIN,
+    DecisionPolicy,
+    apply_priors,
+    training_prior,
+    uncertain_pixels,
+)
 from agrostress.explain import (
     BASELINE,
     ExplainConfig,
@@ -75,8 +82,8 @@ from agrostress.explain import (
 from agrostress.preprocess import FeatureSpec, feature_stack
 from agrostress.preprocess.grid import check_overlap, day_of_year
 from agrostress.preprocess.mask import scl_valid
+from agrostress.preprocess.reference import Reference, ReferenceSampler, position_priority
 
-NODATA = 255
 TRAJECTORY_FEATURES: tuple[str, ...] = ("NDVI", "PSRI", "LCC")
 FORMAT = "agrostress-analysis/1"
 
@@ -216,21 +223,6 @@ def _pixel_area_m2(cube: xr.Dataset, crs: Any) -> tuple[float, bool]:
 # --------------------------------------------------------------------------- sampling
 
 
-def _priority(rows: np.ndarray, cols: np.ndarray, width: int, seed: int) -> np.ndarray:
-    """A seeded pseudo-random number in [0, 1) per pixel (splitmix64 of its flat index).
-
-    Depends only on the pixel's position and the seed, so which pixels get explained does
-    not depend on the tiling.
-    """
-    with np.errstate(over="ignore"):
-        z = rows.astype(np.uint64) * np.uint64(width) + cols.astype(np.uint64)
-        z = z + np.uint64(0x9E3779B97F4A7C15) * np.uint64(seed + 1)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-
-
 def _lowest_per_group(prio: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` lowest-priority items of every group, ordered by (group, prio)."""
     order = np.lexsort((prio, group))
@@ -279,6 +271,7 @@ def analyse(
     trajectory_features: Sequence[str] | None = TRAJECTORY_FEATURES,
     min_valid_share: float = 0.25,
     halo: int | None = None,
+    decision: DecisionPolicy | None = None,
 ) -> AnalysisResult:
     """Classify every pixel of ``cube`` with ``model``, summarise per field, optionally explain.
 
@@ -291,7 +284,14 @@ def analyse(
     * ``trajectory_features``: features whose per-field mean series are kept for the trajectory
       plot (None/empty: skip);
     * ``min_valid_share``: fields with a smaller share of valid pixels get ``call=None``;
-    * ``halo``: override the tile halo (default ``model.context`` + the cloud-mask dilation).
+    * ``halo``: override the tile halo (default ``model.context`` + the cloud-mask dilation);
+    * ``decision``: priors and abstention (:class:`agrostress.decision.DecisionPolicy`, the
+      default when None); pixels and fields the model does not know are called "uncertain".
+
+    Models that judge against a reference get the scene's (the winter-cereal-like pixels of
+    the fields, or of the whole cube without fields; :mod:`agrostress.preprocess.reference`),
+    or their built-in one when the request holds too little wheat; ``meta["reference"]``
+    says which.
 
     Pixel models give results identical to a single pass for any ``tile``; spatial models
     (``model.context > 0``) are exact when their receptive field fits in ``halo``.
@@ -335,10 +335,25 @@ def analyse(
         findex = None
         field_ids = []
     n_fields = len(field_ids)
+    decision = decision or DecisionPolicy()
+    trained = training_prior(model.card.calibration, names)
+
+    tiles = [(y0, min(ny, y0 + tile), x0, min(nx, x0 + tile))
+             for y0 in range(0, ny, tile) for x0 in range(0, nx, tile)]
+    keep_vars = [v for v in ("reflectance", "scl") if v in cube]
+    clock = dict.fromkeys(("read", "preprocess", "reference", "model", "trajectories",
+                           "explain"), 0.0)
+    reference = None
+    if model.uses_reference:
+        tic = time.perf_counter()
+        reference = _scene_reference(cube[keep_vars], model, tiles, pad, findex, year, seed)
+        model.set_reference(reference.series)
+        clock["reference"] = time.perf_counter() - tic
 
     # outputs, filled tile by tile
     proba = np.full((n_cls, ny, nx), np.nan, dtype=np.float32)
     bad = np.ones((ny, nx), dtype=bool)
+    unsure = np.zeros((ny, nx), dtype=bool)
     traj_spec = FeatureSpec.parse(list(trajectory_features)) if trajectory_features else None
     G = len(model.grid)
     if traj_spec is not None:
@@ -350,12 +365,7 @@ def analyse(
         c_sq = np.zeros((n_cls, G, K))
         c_cnt = np.zeros(n_cls)
     cand = _Candidates(k=max(0, int(explain_pixels))) if explain else None
-
-    tiles = [(y0, min(ny, y0 + tile), x0, min(nx, x0 + tile))
-             for y0 in range(0, ny, tile) for x0 in range(0, nx, tile)]
     total_steps = len(tiles) + (1 if explain else 0)
-    keep_vars = [v for v in ("reflectance", "scl") if v in cube]
-    clock = dict.fromkeys(("read", "preprocess", "model", "trajectories", "explain"), 0.0)
     for done, (y0, y1, x0, x1) in enumerate(tiles, start=1):
         ya, yb, xa, xb = max(0, y0 - pad), min(ny, y1 + pad), max(0, x0 - pad), min(nx, x1 + pad)
         tic = time.perf_counter()
@@ -372,12 +382,15 @@ def analyse(
             tile_bad = np.asarray(fs["insufficient_data"].values)
             clock["preprocess"] += time.perf_counter() - tic
             tic = time.perf_counter()
-            p = model.predict_proba_image(f).astype(np.float32)
+            p = apply_priors(model.predict_proba_image(f).astype(np.float32), names,
+                             decision.priors, trained)
+            ood = model.ood_score_image(f[(slice(None), slice(None), *inner)])
             clock["model"] += time.perf_counter() - tic
             p_in, bad_in = p[(slice(None), *inner)], tile_bad[inner]
             p_in[:, bad_in] = np.nan
             proba[:, y0:y1, x0:x1] = p_in
             bad[y0:y1, x0:x1] = bad_in
+            unsure[y0:y1, x0:x1] = uncertain_pixels(p_in, ood, decision) & ~bad_in
             fidx = findex[y0:y1, x0:x1] if findex is not None else None
             cls_in = np.where(bad_in, -1, np.nan_to_num(p_in).argmax(axis=0))
             tic = time.perf_counter()
@@ -402,7 +415,7 @@ def analyse(
                 rr, cc = np.nonzero(~bad_in & (group >= 0))
                 if rr.size:
                     gy, gx = rr + y0, cc + x0
-                    pr = _priority(gy, gx, nx, seed)
+                    pr = position_priority(gy, gx, nx, seed)
                     grp = group[rr, cc].astype(np.int64)
                     # pre-trim within the tile before cutting out features
                     sel = _lowest_per_group(pr, grp, cand.k)
@@ -412,14 +425,17 @@ def analyse(
         if progress:
             progress(done, total_steps)
 
-    classes = np.where(bad, NODATA, np.nan_to_num(proba).argmax(axis=0)).astype(np.uint8)
+    classes = np.where(bad, NODATA, np.where(unsure, UNCERTAIN_CODE,
+                                             np.nan_to_num(proba).argmax(axis=0)))
+    classes = classes.astype(np.uint8)
     confidence = np.where(bad, np.nan, np.nanmax(np.where(bad, 0, proba), axis=0))
     confidence = confidence.astype(np.float32)
     area_m2, approx = _pixel_area_m2(cube, crs)
 
     labels = np.asarray(cube["label"].transpose("y", "x").values) if "label" in cube else None
     field_rows = field_summaries(
-        findex, field_ids, proba, classes, labels, names, area_m2, min_valid_share, gdf
+        findex, field_ids, proba, classes, labels, names, area_m2, min_valid_share, gdf,
+        decision,
     )
     totals = _totals(classes, names, area_m2, approx)
 
@@ -444,8 +460,11 @@ def analyse(
         tic = time.perf_counter()
         cfg = explain_config or ExplainConfig()
         cfg = ExplainConfig(**{**cfg.__dict__, "method": method, "seed": seed})
+        shift = None if not decision.priors else np.log(
+            np.array([decision.priors[n] / trained[n] for n in names]))
         attributions = _explain(
             model, cand, cfg, field_ids, field_rows, proba, classes, names, dates, n_fields,
+            shift,
         )
         for key in ("evidence", "evidence_rust_vs_n"):
             attributions[key] = da(attributions[key], ("y", "x"), key)
@@ -491,9 +510,38 @@ def analyse(
             ("cube field_id" if findex is not None else None),
             "seconds": round(time.perf_counter() - t_start, 3),
             "source": cube.attrs.get("source"),
+            "reference": reference.describe() if reference is not None else None,
+            "decision": decision.describe(trained),
         },
     )
     return result
+
+
+def _scene_reference(cube: xr.Dataset, model: Any, tiles: list[tuple[int, int, int, int]],
+                     pad: int, findex: np.ndarray | None, year: int, seed: int) -> Reference:
+    """The reference of the request: winter-cereal-like pixels of its fields (of the whole
+    cube without fields), sampled tile by tile; the model's built-in one when too few."""
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    sampler = ReferenceSampler(model.spec.names, model.grid.doys, nx, seed)
+    for y0, y1, x0, x1 in tiles:
+        ya, yb, xa, xb = max(0, y0 - pad), min(ny, y1 + pad), max(0, x0 - pad), min(nx, x1 + pad)
+        sub = cube.isel(y=slice(ya, yb), x=slice(xa, xb)).load()
+        scl = np.asarray(sub["scl"].transpose("time", "y", "x").values)
+        refl = np.asarray(sub["reflectance"].transpose("time", "band", "y", "x").values)
+        if not (scl_valid(scl, model.mask_policy) & np.isfinite(refl).all(axis=1)).any():
+            continue
+        fs = feature_stack(sub, model.spec, model.grid, model.mask_policy,
+                           regularisation=model.regularisation, year=year)
+        inner = (slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa))
+        f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
+        f = f[(slice(None), slice(None), *inner)]
+        usable = ~np.asarray(fs["insufficient_data"].values)[inner]
+        group = None
+        if findex is not None:
+            group = findex[y0:y1, x0:x1]
+            usable &= group > 0
+        sampler.add(f, usable, group, (y0, x0))
+    return sampler.reference(model.builtin_reference)
 
 
 def pretty_name(name: str) -> str:
@@ -541,7 +589,10 @@ def field_summaries(
     area_m2: float,
     min_valid_share: float,
     gdf: Any,
+    decision: DecisionPolicy,
 ) -> list[dict[str, Any]]:
+    """Per field: the call (a class, "uncertain" or None for too little data), its
+    confidence, class fractions and mean probabilities."""
     if findex is None or not field_ids:
         return []
     n = len(field_ids)
@@ -552,6 +603,7 @@ def field_summaries(
     cls_counts = np.stack(
         [np.bincount(flat[valid & (classes.ravel() == k)], minlength=n + 1) for k in range(len(names))]
     )
+    n_unsure = np.bincount(flat[classes.ravel() == UNCERTAIN_CODE], minlength=n + 1)
     psum = np.stack(
         [np.bincount(flat[valid], weights=proba[k].ravel()[valid], minlength=n + 1)
          for k in range(len(names))]
@@ -576,12 +628,17 @@ def field_summaries(
         mean_p = psum[:, i] / nv if nv else np.full(len(names), np.nan)
         best = int(np.argmax(mean_p)) if nv else None
         called = best is not None and share >= min_valid_share
+        unsure_share = float(n_unsure[i] / nv) if nv else 0.0
+        unsure = called and (float(mean_p[best]) < decision.min_confidence
+                             or unsure_share > decision.field_max_uncertain_share)
         row: dict[str, Any] = {
             "field_id": fid,
-            "call": names[best] if called else None,
+            "call": (UNCERTAIN if unsure else names[best]) if called else None,
             "confidence": float(mean_p[best]) if called else None,
             "class_fractions": {
-                nm: (float(cls_counts[k, i] / nv) if nv else None) for k, nm in enumerate(names)
+                **{nm: (float(cls_counts[k, i] / nv) if nv else None)
+                   for k, nm in enumerate(names)},
+                UNCERTAIN: unsure_share if nv else None,
             },
             "mean_probabilities": {
                 nm: (float(mean_p[k]) if nv else None) for k, nm in enumerate(names)
@@ -606,6 +663,7 @@ def field_summaries(
 
 def _totals(classes: np.ndarray, names: list[str], area_m2: float, approx: bool) -> dict[str, Any]:
     counts = {nm: int((classes == k).sum()) for k, nm in enumerate(names)}
+    counts[UNCERTAIN] = int((classes == UNCERTAIN_CODE).sum())
     counts["nodata"] = int((classes == NODATA).sum())
     counts["total"] = int(classes.size)
     ha = {k: v * area_m2 / 1e4 for k, v in counts.items()}
@@ -666,14 +724,17 @@ REFINE_ROUNDS = 2  # IG completeness: re-integrate missed pixels with 4×, then 
 
 def _explain(model: Any, cand: _Candidates | None, cfg: ExplainConfig, field_ids: list[Any],
              field_rows: list[dict[str, Any]], proba: np.ndarray, classes: np.ndarray,
-             names: list[str], dates: list[str], n_fields: int) -> dict[str, Any]:
-    f = explained_module(model.module, float64=cfg.float64)
+             names: list[str], dates: list[str], n_fields: int,
+             class_shift: np.ndarray | None) -> dict[str, Any]:
+    f = explained_module(model.module, float64=cfg.float64, temperature=model.temperature,
+                         class_shift=class_shift)
     doys = [int(d) for d in model.grid.doys]
     feats = list(model.spec.names)
     T, F = len(doys), len(feats)
     shape = (T, F) if not model.context else (T, F, 2 * model.context + 1, 2 * model.context + 1)
     base_p = baseline_probabilities(f, shape, cfg)
-    evidence, contrast = evidence_maps(proba, classes, base_p)
+    leading = np.where(classes == NODATA, NODATA, np.nan_to_num(proba).argmax(axis=0))
+    evidence, contrast = evidence_maps(proba, leading, base_p)  # uncertain: its leading class
     if cand is None or cand.x is None or cand.group.size == 0:
         x = np.zeros((0, *shape), np.float32)
         groups = np.zeros(0, np.int64)
@@ -742,7 +803,7 @@ def _explain(model: Any, cand: _Candidates | None, cfg: ExplainConfig, field_ids
     return {
         "method": cfg.method,
         "baseline": BASELINE,
-        "output": "softmax probability of the target class",
+        "output": "probability of the target class (calibrated, under the priors)",
         "target": "the field's call (leading class)" if n_fields else "the pixel's predicted class",
         "doys": doys,
         "dates": dates,

@@ -34,6 +34,10 @@ BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A"
 
 CLASS_NAMES: tuple[str, ...] = ("healthy", "nitrogen_deficiency", "yellow_rust")
 UNLABELLED = -1
+UNCERTAIN_CODE = 3
+"""Map code of the "uncertain" outcome (the model does not know); stress classes are 0–2."""
+NODATA = 255
+"""Map code of "no data" (too few clear observations, or outside the request)."""
 PLATFORMS = ("S2A", "S2B", "S2C")
 
 SCL_CLASSES: dict[int, str] = {

@@ -28,6 +28,19 @@ class Settings(BaseSettings):
         (0, 1, 3, 8, 9, 10, 11), description="SCL classes masked as invalid"
     )
     cloud_dilation_px: int = Field(1, ge=0, le=20, description="dilate cloud/shadow by N pixels")
+    # decision (agrostress.decision): class priors and abstention, for every interface
+    priors: str = Field(
+        "default",
+        description="class priors: 'default' (healthy 0.70, nitrogen_deficiency 0.20, "
+        "yellow_rust 0.10), 'training' (the balanced training prior) or "
+        "'healthy=…,nitrogen_deficiency=…,yellow_rust=…'",
+    )
+    min_confidence: float = Field(
+        0.6, ge=0.0, lt=1.0, description="below this probability a pixel or field is 'uncertain'"
+    )
+    max_ood: float = Field(
+        1.0, gt=0.0, description="out-of-distribution score above which a pixel is 'uncertain'"
+    )
 
     # ------------------------------------------------------------------ ingestion (agrostress.ingest)
     # Sentinel Hub / Copernicus Data Space: ``sh_profile="cdse"`` switches base and token URLs;

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agrostress.decision import policy_from
 from agrostress.settings import Settings
 from api.db import ACTIVE, Store, utcnow
 from api.errors import ApiError, jsonable
@@ -397,6 +398,8 @@ class JobRunner:
                 explain=bool(req.get("explain")),
                 method=req.get("method", "ig"),
                 progress=progress.analyse,
+                decision=policy_from(self.settings.priors, self.settings.min_confidence,
+                                     self.settings.max_ood),
             )
         progress.set("write", 0.95, force=True)
         return self._write(analysis_id, result, served, names)

@@ -16,7 +16,8 @@ import shapely
 from pyproj import CRS, Transformer
 from rasterio.features import shapes
 
-NODATA = 255
+from agrostress.cube import NODATA
+from agrostress.outputs.cog import map_codes
 
 
 def _reproject(geom: Any, transformer: Transformer) -> Any:
@@ -49,7 +50,7 @@ def class_zones(tif: Path, class_names: list[str] | tuple[str, ...]) -> dict[str
     for value in sorted(by_class):
         merged = shapely.coverage_union_all(by_class[value])
         pixels = int((arr == value).sum())
-        name = class_names[value] if 0 <= value < len(class_names) else f"class_{value}"
+        name = map_codes(list(class_names)).get(value, f"class_{value}")
         geom = shapely.set_precision(_reproject(merged, to_wgs84), 1e-7)
         features.append(
             {

@@ -59,6 +59,14 @@ def register(app: typer.Typer) -> None:
         region_crs: str | None = typer.Option(
             None, "--region-crs", help="CRS of the region file when it does not say"
         ),
+        priors: str | None = typer.Option(
+            None, "--priors", help="class priors: default | training | "
+            "healthy=0.7,nitrogen_deficiency=0.2,yellow_rust=0.1 (default: settings priors)"
+        ),
+        min_confidence: float | None = typer.Option(
+            None, "--min-confidence", min=0.0, max=0.999,
+            help="below this probability a pixel or field is 'uncertain' (default: settings)"
+        ),
     ) -> None:
         """Map a region: tiles on a UTM grid, one Dask task per tile, mosaics + manifest.
 
@@ -66,6 +74,7 @@ def register(app: typer.Typer) -> None:
         ones are redone. Exit codes: 0 all tiles done, 1 some tiles failed (re-run to retry
         them), 2 bad input, 130 interrupted.
         """
+        from agrostress.decision import parse_priors
         from agrostress.ingest import IngestError
         from agrostress.settings import get_settings
         from pipelines.batch import BatchError, run_batch
@@ -84,6 +93,14 @@ def register(app: typer.Typer) -> None:
             if profile not in ("sentinelhub", "cdse"):
                 _fail(f"unknown profile {profile!r} (sentinelhub, cdse)")
             update["sh_profile"] = profile
+        if priors is not None:
+            try:
+                parse_priors(priors)
+            except ValueError as e:
+                _fail(str(e))
+            update["priors"] = priors
+        if min_confidence is not None:
+            update["min_confidence"] = min_confidence
         if update:
             settings = settings.model_copy(update=update)
         display = _Display()

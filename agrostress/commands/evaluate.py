@@ -19,15 +19,27 @@ def register(app: typer.Typer) -> None:
         json_out: Path = typer.Option(None, "--json", help="write the metrics as JSON"),
         field_rule: str = typer.Option("mean_probability", "--field-rule",
                                        help="mean_probability | majority"),
+        priors: str = typer.Option(
+            "training", "--priors",
+            help="class priors of the labelled set: training (balanced, as simulated test "
+            "scenes) | default | healthy=…,nitrogen_deficiency=…,yellow_rust=…"),
+        min_confidence: float | None = typer.Option(
+            None, "--min-confidence", min=0.0, max=0.999,
+            help="abstention threshold for the coverage report (default: settings)"),
     ) -> None:
         """Evaluate a model: OA, kappa, macro-F1, per class, confusion, ECE; pixel and field."""
         from agrostress.atomic import atomic_path
+        from agrostress.decision import policy_from
         from agrostress.models import load
+        from agrostress.settings import get_settings
         from agrostress.training import evaluate_model
 
         with user_errors():
             loaded = load(model)
-            report = evaluate_model(loaded, list(cube), field_rule=field_rule)
+            settings = get_settings()
+            decision = policy_from(priors, settings.min_confidence if min_confidence is None
+                                   else min_confidence, settings.max_ood)
+            report = evaluate_model(loaded, list(cube), field_rule=field_rule, decision=decision)
         names = list(loaded.card.class_names)
         table = Table(title=f"{loaded.card.name} on {len(cube)} cube(s)")
         table.add_column("metric")
@@ -45,6 +57,15 @@ def register(app: typer.Typer) -> None:
         console.print(f"  pixel {report['pixel']['confusion']}")
         console.print(f"  field {report['field']['confusion']}")
         console.print(f"insufficient data (not scored): {report['insufficient_data']['pixels']:,} px")
+        ab = report["abstention"]
+        console.print(
+            "with abstention (min confidence "
+            f"{ab['rule']['min_confidence']}, OOD ≤ {ab['rule']['max_ood']}): "
+            f"pixels called {100 * ab['pixel']['coverage']:.0f} %, accuracy "
+            f"{ab['pixel']['accuracy_called']:.3f}; fields called "
+            f"{100 * ab['field']['coverage']:.0f} %, accuracy {ab['field']['accuracy_called']:.3f}"
+        )
+        console.print("priors: " + ", ".join(f"{k} {v:.2f}" for k, v in report["priors"].items()))
         if json_out:
             with atomic_path(json_out) as tmp:
                 tmp.write_text(json.dumps(report, indent=2))

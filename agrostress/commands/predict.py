@@ -36,10 +36,19 @@ def register(app: typer.Typer) -> None:
         threads: int | None = typer.Option(
             None, "--threads", min=1, help="torch threads (default: torch's choice)"
         ),
+        priors: str | None = typer.Option(
+            None, "--priors", help="class priors: default | training | "
+            "healthy=0.7,nitrogen_deficiency=0.2,yellow_rust=0.1 (default: settings priors)"
+        ),
+        min_confidence: float | None = typer.Option(
+            None, "--min-confidence", min=0.0, max=0.999,
+            help="below this probability a pixel or field is 'uncertain' (default: settings)"
+        ),
     ) -> None:
         """Classify every pixel of CUBE, summarise per field, write COGs, PNGs and JSON."""
         from agrostress import analysis
         from agrostress.cube import open_cube
+        from agrostress.decision import policy_from
         from agrostress.explain import ExplainConfig, check_method
         from agrostress.models import load
         from agrostress.outputs import check_out_dir
@@ -52,7 +61,11 @@ def register(app: typer.Typer) -> None:
                 torch.set_num_threads(threads)
             check_out_dir(out, overwrite=overwrite)
             method = check_method(method)
-            loaded = load(model or get_settings().model_dir)
+            settings = get_settings()
+            loaded = load(model or settings.model_dir)
+            decision = policy_from(priors or settings.priors,
+                                   settings.min_confidence if min_confidence is None
+                                   else min_confidence, settings.max_ood)
             ds = open_cube(cube, chunks={})  # lazy where the store allows: streamed by tile
             gdf = read_fields_file(fields) if fields is not None else None
             with progress() as bar:
@@ -60,7 +73,7 @@ def register(app: typer.Typer) -> None:
                 result = analysis.analyse(
                     ds, loaded, fields=gdf, explain=explain, method=method, tile=tile,
                     explain_pixels=explain_pixels, seed=seed,
-                    explain_config=ExplainConfig(ig_steps=ig_steps),
+                    explain_config=ExplainConfig(ig_steps=ig_steps), decision=decision,
                     progress=lambda d, n: bar.update(task, completed=d, total=n),
                 )
             paths = analysis.write_outputs(result, out, overwrite=overwrite, plots=plots)
@@ -115,7 +128,8 @@ def print_fields(rows: list[dict[str, Any]], *, title: str = "fields") -> None:
 def print_paths(paths: dict[str, Path], result: Any) -> None:
     t = result.totals["hectares"]
     parts = ", ".join(f"{n.replace('_', ' ')} {t[n]:.1f} ha" for n in result.class_names)
-    console.print(f"scene: {parts}, no data {t['nodata']:.1f} ha of {t['total']:.1f} ha")
+    console.print(f"scene: {parts}, uncertain {t.get('uncertain', 0.0):.1f} ha, "
+                  f"no data {t['nodata']:.1f} ha of {t['total']:.1f} ha")
     if result.attributions:
         c = result.attributions["completeness"]
         if c.get("passed") is not None:

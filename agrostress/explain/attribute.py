@@ -77,24 +77,34 @@ class ExplainConfig:
 
 
 class ProbabilityModel(torch.nn.Module):
-    """Wrap a model returning logits so that it returns class probabilities."""
+    """Wrap a model returning logits so that it returns the class probabilities a user sees:
+    ``softmax(logits / temperature + log prior ratio)`` (calibration, then the priors)."""
 
-    def __init__(self, module: torch.nn.Module):
+    def __init__(self, module: torch.nn.Module, temperature: float = 1.0,
+                 class_shift: np.ndarray | None = None):
         super().__init__()
         self.inner = module
+        self.temperature = float(temperature)
+        shift = torch.zeros(0) if class_shift is None else torch.as_tensor(class_shift)
+        self.register_buffer("class_shift", shift, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.inner(x), dim=1)
+        z = self.inner(x) / self.temperature
+        if self.class_shift.numel():
+            z = z + self.class_shift.to(z.dtype)
+        return torch.softmax(z, dim=1)
 
 
-def explained_module(module: Any, *, float64: bool = False) -> ProbabilityModel:
-    """An eval-mode probability model (a double-precision copy when ``float64``)."""
+def explained_module(module: Any, *, float64: bool = False, temperature: float = 1.0,
+                     class_shift: np.ndarray | None = None) -> ProbabilityModel:
+    """An eval-mode probability model (a double-precision copy when ``float64``);
+    ``class_shift``: log(prior / training prior) per class."""
     if not isinstance(module, torch.nn.Module):
         raise ValueError(
             f"explanations need a torch model; {type(module).__name__} has no gradients"
         )
     inner = copy.deepcopy(module).double() if float64 else module
-    return ProbabilityModel(inner).eval()
+    return ProbabilityModel(inner, temperature, class_shift).eval()
 
 
 def _dtype(cfg: ExplainConfig) -> torch.dtype:

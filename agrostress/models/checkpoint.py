@@ -25,6 +25,7 @@ from safetensors.torch import save_file as save_torch
 
 from agrostress.atomic import atomic_path
 from agrostress.cube import CLASS_NAMES
+from agrostress.models.calibration import OODScorer
 from agrostress.models.forest import ForestModel
 from agrostress.models.registry import create_model
 from agrostress.preprocess import (
@@ -64,6 +65,11 @@ class ModelCard:
     photochemical_version: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: the built-in reference series (T, F) raw, for models that judge against a reference
+    builtin_reference: list[list[float]] | None = None
+    #: probability calibration and abstention: temperature, the training prior, the
+    #: out-of-distribution score's statistics and thresholds (see ``agrostress.models.calibration``)
+    calibration: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
     created: str = ""
     format: str = FORMAT
@@ -96,6 +102,7 @@ class LoadedModel:
     card: ModelCard
     module: Any  # torch.nn.Module or ForestModel
     norm: NormStats
+    reference: np.ndarray | None = None  # the current reference (T, F), normalised
 
     @property
     def context(self) -> int:
@@ -122,6 +129,51 @@ class LoadedModel:
     def is_torch(self) -> bool:
         return isinstance(self.module, torch.nn.Module)
 
+    @property
+    def uses_reference(self) -> bool:
+        """Whether the model judges pixels against a reference series (see
+        :mod:`agrostress.preprocess.reference`)."""
+        return bool(getattr(self.module, "relative", False))
+
+    @property
+    def builtin_reference(self) -> np.ndarray | None:
+        ref = self.card.builtin_reference
+        return None if ref is None else np.asarray(ref, dtype=np.float32)
+
+    def set_reference(self, series: np.ndarray) -> None:
+        """Judge the following calls against ``series`` (T, F) raw features."""
+        self.reference = self.normalise(np.asarray(series)[None])[0]
+        self.module.set_reference(torch.from_numpy(self.reference))
+
+    @property
+    def temperature(self) -> float:
+        return float(self.card.calibration.get("temperature", 1.0))
+
+    @property
+    def ood(self) -> OODScorer | None:
+        d = self.card.calibration.get("ood")
+        return None if not d else OODScorer.from_dict(d)
+
+    def ood_inputs(self, xn: np.ndarray) -> np.ndarray:
+        """Normalised centre series (N, T, F) → the flattened inputs the OOD score reads:
+        the deviation from the current reference when the model uses one."""
+        if self.uses_reference:
+            if self.reference is None:
+                raise ValueError("set_reference first: the model judges against a reference")
+            xn = xn - self.reference[None]
+        return xn.reshape(len(xn), -1)
+
+    def ood_score_image(self, x: np.ndarray) -> np.ndarray | None:
+        """Out-of-distribution score (H, W) of a raw feature image (T, F, H, W) (None when the
+        card has no OOD model); 1 is the edge of what training covered."""
+        scorer = self.ood
+        if scorer is None:
+            return None
+        t, f, h, w = x.shape
+        xn = self.normalise(np.moveaxis(x, 1, -1))  # (T, H, W, F)
+        pix = np.ascontiguousarray(xn.transpose(1, 2, 0, 3).reshape(h * w, t, f))
+        return scorer.score(self.ood_inputs(pix)).reshape(h, w)
+
     def normalise(self, x: np.ndarray) -> np.ndarray:
         """Raw features (…, F) in the card's order → clipped, standardised, finite float32."""
         return np.asarray(self.norm.apply(x, axis=-1), dtype=np.float32)
@@ -135,7 +187,8 @@ class LoadedModel:
         if not self.is_torch:
             return self.module.predict_proba(xn).astype(np.float32)
         self.module.eval()
-        out = [torch.softmax(self.module(torch.from_numpy(xn[i : i + batch])), dim=1).numpy()
+        out = [torch.softmax(self.module(torch.from_numpy(xn[i : i + batch])) / self.temperature,
+                             dim=1).numpy()
                for i in range(0, len(xn), batch)]
         return np.concatenate(out) if out else np.zeros((0, len(self.card.class_names)), np.float32)
 
@@ -148,7 +201,8 @@ class LoadedModel:
             pix = np.ascontiguousarray(xn.transpose(1, 2, 0, 3).reshape(h * w, t, f))
             return self.predict_proba(pix, normalised=True).T.reshape(-1, h, w)
         self.module.eval()
-        return torch.softmax(self.module.forward_image(self.normalise_image(x)[None]), dim=1)[0].numpy()
+        logits = self.module.forward_image(self.normalise_image(x)[None])
+        return torch.softmax(logits / self.temperature, dim=1)[0].numpy()
 
     def normalise_image(self, x: np.ndarray) -> torch.Tensor:
         """Raw feature image (T, F, H, W) → normalised float32 tensor in the same layout:

@@ -75,12 +75,18 @@ class FFDNN(StressModel):
         dropout: float = 0.1,
         fourier_path: str = "auto",
         context: int = 0,
+        reference: bool = False,
+        absolute: bool = True,
     ):
         super().__init__()
         if context < 0:
             raise ValueError("context must be >= 0")
         self.n_classes, self.ce_weight, self.context = n_classes, ce_weight, int(context)
-        n_in = n_features * (3 if context else 1)
+        self.relative, self.absolute = bool(reference), bool(absolute) or not reference
+        # the scene's reference series (T, F), normalised; set per scene, not saved
+        self.register_buffer("reference_series", torch.zeros(n_steps, n_features),
+                             persistent=False)
+        n_in = n_features * (2 if reference and absolute else 1) * (3 if context else 1)
         self.stem = nn.Sequential(
             nn.Conv1d(n_in, channels, kernel_size=1), nn.BatchNorm1d(channels), nn.GELU()
         )
@@ -94,6 +100,25 @@ class FFDNN(StressModel):
         )
         self.ce_head = nn.Linear(n_classes * class_dim, n_classes) if ce_weight > 0 else None
 
+    def set_reference(self, series: Tensor) -> None:
+        """The reference series (T, F), normalised like the inputs, for the calls that follow."""
+        if series.shape != self.reference_series.shape:
+            raise ValueError(f"reference must be {tuple(self.reference_series.shape)}, "
+                             f"got {tuple(series.shape)}")
+        self.reference_series.copy_(series)
+
+    def with_reference(self, x: Tensor, ref: Tensor | None = None) -> Tensor:
+        """With ``reference``: the input (B, T, F, …) beside its deviation from the reference
+        (the scene's, or per sample (B, T, F) in training) → (B, T, 2F, …); without
+        ``absolute``, the deviation alone (B, T, F, …)."""
+        if not self.relative:
+            return x
+        r = self.reference_series if ref is None else ref
+        r = r.reshape(-1, *r.shape[-2:])
+        r = r.view(*r.shape, *([1] * (x.dim() - 3)))
+        rel = x - r.to(x.dtype)
+        return torch.cat([x, rel], dim=2) if self.absolute else rel
+
     def neighbourhood(self, x: Tensor) -> Tensor:
         """Patches (B, T, F, P, P) → (B, T, 3F): centre, mean and standard deviation."""
         if x.dim() != 5 or x.shape[-1] != 2 * self.context + 1 or x.shape[-2] != x.shape[-1]:
@@ -105,9 +130,10 @@ class FFDNN(StressModel):
         std = _std(mean, flat.pow(2).mean(dim=3))
         return torch.cat([x[..., c, c], mean, std], dim=2)
 
-    def capsules(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def capsules(self, x: Tensor, ref: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """x (B, T, F) series, or patches when ``context`` > 0 → class capsules
-        (B, n_classes, class_dim) and routing couplings."""
+        (B, n_classes, class_dim) and routing couplings (``ref``: see :meth:`with_reference`)."""
+        x = self.with_reference(x, ref)
         if self.context:
             x = self.neighbourhood(x)
         return self._encode(self.stem(x.transpose(1, 2)))
@@ -169,6 +195,7 @@ class FFDNN(StressModel):
         return torch.log(lengths / lengths.sum(dim=0, keepdim=True) + 1e-9)
 
     def _forward_time_major(self, x: Tensor) -> Tensor:
+        x = self.with_reference(x)
         n = self._time_major_pixels(x)
         out = []
         for i in range(0, x.shape[0], n):
@@ -176,7 +203,9 @@ class FFDNN(StressModel):
             out.append(self.logits_time_major(xi.permute(1, 2, 0).contiguous()).T)
         return torch.cat(out)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, ref: Tensor | None = None) -> Tensor:
+        if ref is not None:  # per-sample references (training, validation)
+            return self._logits(self.capsules(x, ref)[0])
         if self.uses_time_major(x):
             return self._forward_time_major(x)
         n = self.inference_chunk
@@ -193,6 +222,7 @@ class FFDNN(StressModel):
         the neighbourhood statistics and every intermediate stay small. Inference (eval mode,
         no gradients) takes the time-major path (:meth:`logits_time_major`).
         """
+        x = self.with_reference(x)
         if self.uses_time_major(x):
             return self._forward_image_time_major(x)
         _, t, f, h, w = x.shape
@@ -251,8 +281,9 @@ class FFDNN(StressModel):
             y = act(torch.addmm(b, conv.weight[:, :, 0] * scale[:, None], feats))
         return y.reshape(y.shape[0] * t, -1).t().contiguous().view(-1, y.shape[0], t)
 
-    def training_loss(self, x: Tensor, y: Tensor, class_weight: Tensor | None = None) -> Tensor:
-        v, _ = self.capsules(x)
+    def training_loss(self, x: Tensor, y: Tensor, class_weight: Tensor | None = None,
+                      ref: Tensor | None = None) -> Tensor:
+        v, _ = self.capsules(x, ref)
         loss = margin_loss(v.norm(dim=-1), y, weight=class_weight)
         if self.ce_head is not None:
             loss = loss + self.ce_weight * F.cross_entropy(self._logits(v), y, weight=class_weight)

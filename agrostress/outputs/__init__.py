@@ -16,6 +16,7 @@ from agrostress.atomic import atomic_path
 from agrostress.outputs.cog import (
     CLASS_COLOURS,
     class_colormap,
+    map_codes,
     validate_cog,
     write_class_sidecars,
     write_cog,
@@ -89,8 +90,8 @@ def write_all(result: Any, out_dir: Path, *, overwrite: bool = True,
             band_names=["stress class"], colormap=class_colormap(names),
             tags={
                 **common_tags,
-                "CLASS_NAMES": ",".join(names),
-                **{f"CLASS_{k}": n for k, n in enumerate(names)},
+                "CLASS_NAMES": ",".join(map_codes(names).values()),
+                **{f"CLASS_{k}": n for k, n in map_codes(names).items()},
                 "CLASS_255": "nodata (insufficient data)",
             },
             resampling="mode",

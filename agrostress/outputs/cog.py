@@ -16,15 +16,25 @@ from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
-from agrostress.cube import CLASS_NAMES
+from agrostress.cube import CLASS_NAMES, UNCERTAIN_CODE
+from agrostress.decision import UNCERTAIN
 
 CLASS_COLOURS: dict[str, str] = {
     "healthy": "#2e8b3a",
     "nitrogen_deficiency": "#e8c547",
     "yellow_rust": "#c2410c",
+    UNCERTAIN: "#8e7cc3",
 }
-"""Map colours: green healthy, straw-yellow nitrogen deficiency, rust-orange yellow rust."""
+"""Map colours: green healthy, straw-yellow nitrogen deficiency, rust-orange yellow rust,
+muted violet uncertain."""
 NODATA_COLOUR = "#bdbdbd"
+
+
+def map_codes(names: Sequence[str] = CLASS_NAMES) -> dict[int, str]:
+    """Code → outcome of the class map: the stress classes, then "uncertain"."""
+    if len(names) > UNCERTAIN_CODE:
+        raise ValueError(f"at most {UNCERTAIN_CODE} stress classes fit before the uncertain code")
+    return {**dict(enumerate(names)), UNCERTAIN_CODE: UNCERTAIN}
 
 
 def hex_rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:
@@ -33,8 +43,8 @@ def hex_rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:
 
 
 def class_colormap(names: Sequence[str] = CLASS_NAMES, nodata: int = 255) -> dict[int, tuple]:
-    """GDAL colour table: one entry per class, nodata transparent."""
-    cmap = {k: hex_rgba(CLASS_COLOURS.get(n, "#7f7f7f")) for k, n in enumerate(names)}
+    """GDAL colour table: one entry per outcome code, nodata transparent."""
+    cmap = {k: hex_rgba(CLASS_COLOURS.get(n, "#7f7f7f")) for k, n in map_codes(names).items()}
     cmap[nodata] = (0, 0, 0, 0)
     return cmap
 
@@ -131,7 +141,9 @@ def write_class_sidecars(tif: str | Path, names: Sequence[str] = CLASS_NAMES,
     QGIS picks the ``.qml`` up automatically and shows the class names in its legend.
     """
     tif = Path(tif)
-    cats = "".join(f"<Category>{escape(n)}</Category>" for n in names)
+    codes = map_codes(names)
+    cats = "".join(f"<Category>{escape(codes.get(k, ''))}</Category>"
+                   for k in range(max(codes) + 1))
     aux = tif.with_name(tif.name + ".aux.xml")
     aux.write_text(
         "<PAMDataset>\n  <PAMRasterBand band=\"1\">\n"
@@ -141,7 +153,7 @@ def write_class_sidecars(tif: str | Path, names: Sequence[str] = CLASS_NAMES,
     entries = "\n".join(
         f'        <paletteEntry value="{k}" color="{CLASS_COLOURS.get(n, "#7f7f7f")}" '
         f'alpha="255" label="{escape(n)}"/>'
-        for k, n in enumerate(names)
+        for k, n in codes.items()
     )
     qml = tif.with_suffix(".qml")
     qml.write_text(

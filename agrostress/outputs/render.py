@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from agrostress.outputs.cog import CLASS_COLOURS, NODATA_COLOUR, hex_rgba  # noqa: E402
+from agrostress.outputs.cog import CLASS_COLOURS, NODATA_COLOUR, hex_rgba, map_codes  # noqa: E402
 
 DPI = 120
 PRETTY = {"healthy": "healthy", "nitrogen_deficiency": "nitrogen deficiency",
@@ -66,11 +66,11 @@ def stress_map_png(path: str | Path, result: Any, *, title: str | None = None) -
     names = result.class_names
     classes = np.asarray(result.classes.values)
     meta = result.meta
-    colours = [hex_rgba(CLASS_COLOURS.get(n, "#7f7f7f")) for n in names]
+    codes = map_codes(names)
     rgba = np.zeros((*classes.shape, 4), dtype=np.uint8)
     rgba[...] = hex_rgba(NODATA_COLOUR)
-    for k, c in enumerate(colours):
-        rgba[classes == k] = c
+    for k, n in codes.items():
+        rgba[classes == k] = hex_rgba(CLASS_COLOURS.get(n, "#7f7f7f"))
     extent = _extent(result)
     ny, nx = classes.shape
     findex = None if result.field_index is None else np.asarray(result.field_index.values)
@@ -101,7 +101,7 @@ def stress_map_png(path: str | Path, result: Any, *, title: str | None = None) -
     handles = [
         Patch(facecolor=CLASS_COLOURS.get(n, "#7f7f7f"), edgecolor="black", linewidth=0.4,
               label=f"{pretty(n)}: {ha.get(n, 0):.1f} ha ({100 * ha.get(n, 0) / total:.0f} %)")
-        for n in names
+        for n in codes.values()
     ]
     handles.append(Patch(facecolor=NODATA_COLOUR, edgecolor="black", linewidth=0.4,
                          label=f"no data / insufficient: {ha.get('nodata', 0):.1f} ha"))

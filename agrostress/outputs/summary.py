@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from agrostress import __version__
+from agrostress.outputs.cog import map_codes
 
 
 def jsonable(obj: Any, *, digits: int | None = None) -> Any:
@@ -50,13 +51,18 @@ def summary_dict(result: Any) -> dict[str, Any]:
                                            "first_date", "last_date", "observations", "grid",
                                            "source", "field_source", "tile", "halo", "tiles",
                                            "seconds")},
-        "classes": {str(k): n for k, n in enumerate(result.class_names)} | {"255": "nodata"},
+        "classes": {str(k): n for k, n in map_codes(result.class_names).items()}
+        | {"255": "nodata"},
         "totals": result.totals,
         "fields": result.fields,
         "field_rule": (
-            "call = class with the highest mean probability over the field's valid pixels; "
-            "None when less than the minimum share of its pixels has enough clear observations"
+            "call = class with the highest mean probability over the field's valid pixels "
+            "(after the priors); 'uncertain' when that probability is below the minimum "
+            "confidence or most valid pixels are uncertain; None when less than the minimum "
+            "share of its pixels has enough clear observations"
         ),
+        "decision": meta.get("decision"),
+        "reference": meta.get("reference"),
     }
     if result.trajectories:
         out["trajectories"] = result.trajectories

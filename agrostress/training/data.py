@@ -18,6 +18,10 @@ from agrostress.preprocess import (
     TemporalGrid,
     feature_stack,
 )
+from agrostress.training.references import scene_reference_draws
+
+#: share of training samples judged against the built-in reference (a field alone)
+BUILTIN_SHARE = 0.1
 
 
 @dataclass
@@ -33,10 +37,19 @@ class TrainingData:
     data_hash: str
     excluded_insufficient: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    #: reference series (R, T, F) raw; the last one is the built-in reference
+    references: np.ndarray | None = None
+    ref_index: np.ndarray | None = None  # (N,) which reference each sample is judged against
+
+    @property
+    def builtin_reference(self) -> np.ndarray | None:
+        return None if self.references is None else self.references[-1]
 
     def subset(self, idx: np.ndarray) -> TrainingData:
         return TrainingData(self.x[idx], self.y[idx], self.field_key[idx], self.spec, self.grid,
-                            self.description, self.data_hash, 0, dict(self.meta))
+                            self.description, self.data_hash, 0, dict(self.meta),
+                            self.references,
+                            None if self.ref_index is None else self.ref_index[idx])
 
 
 def cube_features(
@@ -71,11 +84,20 @@ def load_training_data(
     max_pixels_per_cube: int | None = None,
     seed: int = 0,
     progress: Any = None,
+    reference_draws: int = 0,
 ) -> TrainingData:
-    """Labelled, sufficiently observed pixels of every cube (optionally subsampled per cube)."""
+    """Labelled, sufficiently observed pixels of every cube (optionally subsampled per cube).
+
+    ``reference_draws`` > 0: each cube also gets that many reference series
+    (:func:`~agrostress.training.references.scene_reference_draws`) and each sample one of
+    them; :data:`BUILTIN_SHARE` of the samples get the built-in reference (the median healthy
+    series of all cubes), as a field alone in its request would.
+    """
     spec, grid = FeatureSpec.parse(spec), TemporalGrid.parse(grid)
     rng = np.random.default_rng(seed)
     xs, ys, keys, names = [], [], [], []
+    refs: list[np.ndarray | None] = []
+    ref_idx: list[np.ndarray] = []
     digest = hashlib.sha256()
     skipped = 0
     for i, c in enumerate(cubes):
@@ -94,6 +116,11 @@ def load_training_data(
             pick = np.sort(rng.choice(rows.size, max_pixels_per_cube, replace=False))
             rows, cols = rows[pick], cols[pick]
         f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
+        if reference_draws:
+            draws = scene_reference_draws(f, label, fid, bad, spec.names, grid.doys, rng,
+                                          reference_draws)
+            ref_idx.append(len(refs) + rng.integers(reference_draws, size=rows.size))
+            refs.extend(draws)
         if context:
             xs.append(patches(f, rows, cols, context))
         else:
@@ -108,10 +135,21 @@ def load_training_data(
             progress(i + 1, len(cubes))
     if not xs or sum(len(y) for y in ys) == 0:
         raise ValueError("no labelled pixels with sufficient data in the training cubes")
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    references = index = None
+    if reference_draws:
+        centre = x[:, :, :, context, context] if context else x
+        builtin = np.median(centre[y == 0], axis=0).astype(np.float32)
+        index = np.concatenate(ref_idx)
+        index = np.where(rng.random(index.size) < BUILTIN_SHARE, len(refs), index)
+        fallback = [i for i, r in enumerate(refs) if r is None]
+        index = np.where(np.isin(index, fallback), len(refs), index)
+        references = np.stack([builtin if r is None else r for r in refs] + [builtin])
     return TrainingData(
-        x=np.concatenate(xs), y=np.concatenate(ys), field_key=np.concatenate(keys), spec=spec,
+        x=x, y=y, field_key=np.concatenate(keys), spec=spec,
         grid=grid, description=describe_cubes(names),
         data_hash=digest.hexdigest(), excluded_insufficient=skipped,
+        references=references, ref_index=index,
     )
 
 

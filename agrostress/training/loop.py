@@ -13,6 +13,7 @@ import torch
 
 from agrostress.cube import CLASS_NAMES
 from agrostress.models import ForestModel, LoadedModel, ModelCard, create_model
+from agrostress.models.calibration import OODScorer, fit_temperature
 from agrostress.preprocess import NormStats
 from agrostress.training.data import TrainingData, field_split
 from agrostress.training.metrics import classification_report
@@ -31,6 +32,9 @@ class TrainConfig:
     seed: int = 0
     input_noise: float = 0.05  # Gaussian noise on normalised inputs (augmentation)
     time_shift: int = 2  # random per-sample shift of ±N grid steps (phenology timing jitter)
+    #: standard deviation (normalised units) of a per-sample, per-date offset added to the
+    #: sample and its reference alike (a scene's radiometry and season, not the field's)
+    scene_jitter: float = 0.0
     model_config: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
 
@@ -41,14 +45,62 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def shift_time(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+def shift_time(x: torch.Tensor, max_shift: int, gen: torch.Generator,
+               *also: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """Shift every sample along time (axis 1) by a random whole number of steps in
-    [-max_shift, max_shift], repeating the edge step (phenology happens earlier or later)."""
+    [-max_shift, max_shift], repeating the edge step (phenology happens earlier or later).
+    Tensors in ``also`` (same batch and time axes) get the same shifts."""
     b, t = x.shape[0], x.shape[1]
     shift = torch.randint(-max_shift, max_shift + 1, (b,), generator=gen)
-    idx = (torch.arange(t)[None, :] - shift[:, None]).clamp(0, t - 1)  # (B, T)
-    idx = idx.view(b, t, *([1] * (x.dim() - 2))).expand_as(x)
-    return torch.gather(x, 1, idx)
+    base = (torch.arange(t)[None, :] - shift[:, None]).clamp(0, t - 1)  # (B, T)
+
+    def apply(a: torch.Tensor) -> torch.Tensor:
+        idx = base.view(b, t, *([1] * (a.dim() - 2))).expand_as(a)
+        return torch.gather(a, 1, idx)
+
+    return apply(x) if not also else (apply(x), *(apply(a) for a in also))
+
+
+def scene_offsets(x: torch.Tensor, ref: torch.Tensor, sigma: float,
+                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Add the same random offset per sample, date and feature to the sample (B, T, F, …) and
+    its reference (B, T, F): what the scene shares moves, the deviation from it does not."""
+    off = sigma * torch.randn(ref.shape, generator=gen)
+    return x + off.view(*off.shape, *([1] * (x.dim() - 3))), ref + off
+
+
+def _centre(x: np.ndarray) -> np.ndarray:
+    """Samples (N, T, F) or patches (N, T, F, P, P) → centre series (N, T, F)."""
+    if x.ndim == 5:
+        c = x.shape[-1] // 2
+        return x[:, :, :, c, c]
+    return x
+
+
+def calibrate(model: Any, xtr: np.ndarray, xva: np.ndarray, yva: np.ndarray,
+              refs: torch.Tensor | None, rtr: torch.Tensor | None, rva: torch.Tensor | None,
+              n_classes: int, max_samples: int = 20_000) -> dict[str, Any]:
+    """Temperature on the validation fields, the OOD model (fit on training samples, thresholds
+    on validation ones) and the training prior (balanced: the loss is class-weighted)."""
+    with torch.inference_mode():
+        logits = torch.cat([
+            model(torch.from_numpy(xva[j : j + 4096])) if refs is None else
+            model(torch.from_numpy(xva[j : j + 4096]), ref=refs[rva[j : j + 4096]])
+            for j in range(0, len(xva), 4096)]).numpy()
+    rng = np.random.default_rng(0)
+    pick = rng.permutation(len(xtr))[:max_samples]
+
+    def ood_inputs(x: np.ndarray, r: torch.Tensor | None) -> np.ndarray:
+        z = _centre(x)
+        if r is not None:
+            z = z - refs[r].numpy()
+        return z.reshape(len(z), -1)
+
+    scorer = OODScorer.fit(ood_inputs(xtr[pick], None if rtr is None else rtr[pick]),
+                           ood_inputs(xva, rva))
+    return {"temperature": fit_temperature(logits.astype(np.float64), yva),
+            "training_prior": {n: 1.0 / n_classes for n in CLASS_NAMES},
+            "ood": scorer.to_dict()}
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -87,6 +139,10 @@ def train_model(
 
     xtr, xva = normalise(xtr_raw), normalise(data.x[va])
     ytr, yva = data.y[tr], data.y[va]
+    refs = None if data.references is None else torch.from_numpy(
+        np.asarray(norm.apply(data.references), dtype=np.float32))
+    rtr = None if refs is None else torch.from_numpy(data.ref_index[tr])
+    rva = None if refs is None else torch.from_numpy(data.ref_index[va])
     n_steps, n_features = data.x.shape[1], data.x.shape[2]
     card = ModelCard(
         name=name, architecture=name, config=dict(cfg.model_config), n_features=n_features,
@@ -97,6 +153,8 @@ def train_model(
                   "fields_train": int(len(np.unique(data.field_key[tr]))),
                   "fields_val": int(len(np.unique(data.field_key[va]))),
                   "config": asdict(cfg)},
+        builtin_reference=None if data.builtin_reference is None
+        else data.builtin_reference.tolist(),
     )
     t0 = time.perf_counter()
     history: dict[str, Any] = {"epochs": []}
@@ -110,6 +168,9 @@ def train_model(
 
     model = create_model(name, n_features=n_features, n_steps=n_steps, n_classes=n_classes,
                          **cfg.model_config)
+    if getattr(model, "relative", False) and refs is None:
+        raise ValueError("a model with a reference needs training data with references "
+                         "(load_training_data(..., reference_draws=N))")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * max(1, int(np.ceil(len(xtr) / cfg.batch_size)))
@@ -127,11 +188,18 @@ def train_model(
             if len(idx) < 2:
                 continue
             xb = xt[idx]
+            rb = None if refs is None else refs[rtr[idx]]
             if cfg.time_shift:
-                xb = shift_time(xb, cfg.time_shift, gen)
+                if rb is None:
+                    xb = shift_time(xb, cfg.time_shift, gen)
+                else:
+                    xb, rb = shift_time(xb, cfg.time_shift, gen, rb)
+            if cfg.scene_jitter and rb is not None:
+                xb, rb = scene_offsets(xb, rb, cfg.scene_jitter, gen)
             if cfg.input_noise:
                 xb = xb + cfg.input_noise * torch.randn(xb.shape, generator=gen)
-            loss = model.training_loss(xb, yt[idx], w)
+            loss = (model.training_loss(xb, yt[idx], w) if rb is None
+                    else model.training_loss(xb, yt[idx], w, ref=rb))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -140,8 +208,11 @@ def train_model(
             total += float(loss.detach()) * len(idx)
         model.eval()
         with torch.inference_mode():
-            pv = torch.cat([torch.softmax(model(torch.from_numpy(xva[j : j + 4096])), 1)
-                            for j in range(0, len(xva), 4096)]).numpy()
+            pv = torch.cat([
+                torch.softmax(model(torch.from_numpy(xva[j : j + 4096])) if refs is None else
+                              model(torch.from_numpy(xva[j : j + 4096]),
+                                    ref=refs[rva[j : j + 4096]]), 1)
+                for j in range(0, len(xva), 4096)]).numpy()
         rep = classification_report(yva, pv.argmax(1), pv, list(CLASS_NAMES))
         row = {"epoch": epoch, "loss": total / len(xt), "val_accuracy": rep["overall_accuracy"],
                "val_macro_f1": rep["macro_f1"]}
@@ -158,6 +229,7 @@ def train_model(
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()
+    card.calibration = calibrate(model, xtr, xva, yva, refs, rtr, rva, n_classes)
     history["best"] = {"epoch": best_epoch, "val_macro_f1": best_f1}
     card.training["seconds"] = time.perf_counter() - t0
     card.training["best_epoch"] = best_epoch

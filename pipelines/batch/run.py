@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agrostress.outputs.cog import map_codes
 from pipelines.batch.grid import DEFAULT_TILE_SIZE, TileGrid, make_grid
 from pipelines.batch.manifest import MANIFEST_NAME, BatchError, Manifest, TileRecord, now_iso
 from pipelines.batch.task import TileJob, run_tile, tile_is_complete
@@ -157,6 +158,7 @@ def run_batch(
         "halo_px": halo,
         "explain": bool(explain),
         "resolution": grid.region.resolution,
+        "decision": [settings.priors, settings.min_confidence, settings.max_ood],
     }
     out = Path(out).resolve()
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).exists():
@@ -594,7 +596,7 @@ def _summary(manifest: Manifest, grid: TileGrid, class_names: list[str]) -> dict
     r = grid.region.resolution
     ha = r * r / 1e4
     done = manifest.by_status("done")
-    hectares = {name: 0.0 for name in class_names}
+    hectares = {name: 0.0 for name in map_codes(class_names).values()}
     hectares["nodata"] = 0.0
     for rec in done:
         for k in hectares:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from agrostress.atomic import atomic_path
+from agrostress.decision import UNCERTAIN, DecisionPolicy
 from pipelines.batch.manifest import BatchError
 
 
@@ -131,6 +132,8 @@ def field_statistics(
     scalars = [k for k in rows[0] if k != "field_id" and not isinstance(rows[0][k], dict)]
     for key in scalars:
         out[key] = [row.get(key) for row in rows]
+    out[f"frac_{UNCERTAIN}"] = [_num((row.get("class_fractions") or {}).get(UNCERTAIN))
+                                for row in rows]
     for name in names:
         out[f"frac_{name}"] = [_num((row.get("class_fractions") or {}).get(name)) for row in rows]
         out[f"p_{name}"] = [_num((row.get("mean_probabilities") or {}).get(name)) for row in rows]
@@ -153,6 +156,7 @@ def summarise_pixels(
     class_names: Sequence[str],
     pixel_area_m2: float,
     min_valid_share: float | None = None,
+    decision: DecisionPolicy | None = None,
 ) -> dict[str, Any]:
     """The core path's per-field summary for one field's pixels (classes (N,), probs (C, N))."""
     from agrostress import analysis
@@ -170,6 +174,7 @@ def summarise_pixels(
         float(pixel_area_m2),
         float(min_valid_share),
         None,
+        decision or DecisionPolicy(),
     )
     return rows[0]
 

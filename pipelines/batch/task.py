@@ -28,6 +28,7 @@ import numpy as np
 
 from agrostress.atomic import atomic_path
 from agrostress.ingest.aoi import AOI
+from agrostress.outputs.cog import map_codes
 
 TILE_META = "tile.json"
 REQUIRED_OUTPUTS = ("stress_map", "probabilities")
@@ -110,6 +111,7 @@ def _set_threads(n: int | None) -> None:
 def run_tile(job: TileJob) -> dict[str, Any]:
     """Compute one tile and write its folder atomically; return timings, pixels, outputs."""
     from agrostress import analysis as core
+    from agrostress.decision import policy_from
     from pipelines.ingest import fetch_cube
 
     _set_threads(job.torch_threads)
@@ -126,7 +128,10 @@ def run_tile(job: TileJob) -> dict[str, Any]:
     timings["read"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    result = core.analyse(cube, model, explain=job.explain, tile=job.analyse_tile)
+    decision = None if job.settings is None else policy_from(
+        job.settings.priors, job.settings.min_confidence, job.settings.max_ood)
+    result = core.analyse(cube, model, explain=job.explain, tile=job.analyse_tile,
+                          decision=decision)
     analyse_s = time.perf_counter() - t
     split = getattr(result, "timings", None) or {}
     timings["read"] += float(split.get("read", 0.0))
@@ -283,12 +288,12 @@ def _crop(value: Any, full: tuple[int, int], row: int, col: int, h: int, w: int)
 
 
 def count_pixels(classes: Any, inside: np.ndarray, class_names: Any) -> dict[str, int]:
-    """Pixel counts per class inside the region, plus ``nodata`` (inside) and ``outside``."""
+    """Pixel counts per outcome (classes, uncertain) inside the region, plus ``nodata``
+    (inside) and ``outside``."""
     arr = np.asarray(getattr(classes, "values", classes))
     inside = np.asarray(inside, dtype=bool)
-    out = {
-        str(name): int(np.count_nonzero((arr == k) & inside)) for k, name in enumerate(class_names)
-    }
+    out = {str(name): int(np.count_nonzero((arr == k) & inside))
+           for k, name in map_codes(list(class_names)).items()}
     out["nodata"] = int(np.count_nonzero(inside)) - sum(out.values())
     out["outside"] = int(np.count_nonzero(~inside))
     return out

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from agrostress.decision import DecisionPolicy
+
 SPEC = "LAI,LCC,NDREI,PSRI,REDSI,B11,B12"
 GRID = "60:200:5"
+#: no abstention, the training prior: every valid pixel and field gets a stress class (the
+#: tiny fixture models know too little for the product's abstention rule)
+CALL_ALL = DecisionPolicy(priors=None, min_confidence=0.0, max_ood=1e9)
+REF_SPEC = SPEC + ",B04,B08"  # the reference gate reads NDVI
 TINY_FFDNN = {
     "channels": 16,
     "depth": 1,

@@ -87,7 +87,9 @@ def analysed(cube, model):
     """One explained analysis of the scene (IG), shared by read-only tests."""
     from agrostress.analysis import analyse
 
-    return analyse(cube, model, explain=True, explain_pixels=12)
+    from analysis_helpers import CALL_ALL
+
+    return analyse(cube, model, explain=True, explain_pixels=12, decision=CALL_ALL)
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +99,21 @@ def written(analysed, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("outputs") / "run"
     return out, write_outputs(analysed, out)
+
+
+@pytest.fixture(scope="session")
+def reference_model(train_scenes, tmp_path_factory):
+    """A small FFDNN that judges pixels against the scene's wheat reference (with its
+    calibration: temperature, OOD model), trained briefly on the two training scenes."""
+    from analysis_helpers import REF_SPEC
+
+    from agrostress.models import load, save
+    from agrostress.training import TrainConfig, load_training_data, train_model
+
+    data = load_training_data([s[0] for s in train_scenes], REF_SPEC, GRID, reference_draws=2)
+    model, _ = train_model(
+        "ffdnn", data,
+        TrainConfig(epochs=4, batch_size=256, lr=1e-2, patience=30, time_shift=2,
+                    scene_jitter=0.2, model_config={**TINY_FFDNN, "reference": True}, threads=1),
+    )
+    return load(save(model.module, model.card, tmp_path_factory.mktemp("models") / "ref_ffdnn"))

@@ -9,7 +9,7 @@ import rasterio
 from analysis_helpers import cloudy_cube, png_is_nontrivial
 
 from agrostress.analysis import analyse, grid_transform
-from agrostress.cube import CLASS_NAMES, cube_crs
+from agrostress.cube import CLASS_NAMES, UNCERTAIN_CODE, cube_crs
 from agrostress.outputs import validate_cog
 
 
@@ -46,7 +46,8 @@ def test_field_summary_and_totals(analysed, cube, fields_gdf):
         assert f["pixels"] == pixels and abs(f["area_ha"] - pixels * 100 / 1e4) < 1e-9
     ha = r.totals["hectares"]
     assert abs(ha["total"] - cube.sizes["y"] * cube.sizes["x"] * 100 / 1e4) < 1e-9
-    assert abs(sum(ha[n] for n in CLASS_NAMES) + ha["nodata"] - ha["total"]) < 1e-9
+    assert abs(sum(ha[n] for n in CLASS_NAMES) + ha["uncertain"] + ha["nodata"]
+               - ha["total"]) < 1e-9
 
 
 def test_cogs_valid_and_georeferenced_like_the_cube(written, cube):
@@ -64,7 +65,7 @@ def test_cogs_valid_and_georeferenced_like_the_cube(written, cube):
         assert src.dtypes[0] == "uint8" and src.nodata == 255
         cmap = src.colormap(1)
         assert cmap[255][3] == 0 and all(cmap[k][3] == 255 for k in range(3))
-        assert src.tags()["CLASS_NAMES"] == ",".join(CLASS_NAMES)
+        assert src.tags()["CLASS_NAMES"] == ",".join([*CLASS_NAMES, "uncertain"])
         assert src.descriptions[0] == "stress class"
     with rasterio.open(paths["probabilities"]) as src:
         assert src.count == 4 and src.dtypes[0] == "float32"
@@ -112,7 +113,7 @@ def test_nodata_where_data_is_insufficient(cube, model):
     assert (r.classes.values[bad] == 255).all()
     assert np.isnan(r.probabilities.values[:, bad]).all()
     assert np.isnan(r.confidence.values[bad]).all()
-    assert (r.classes.values[~bad] < 3).all()
+    assert (r.classes.values[~bad] <= UNCERTAIN_CODE).all()
     assert r.totals["hectares"]["nodata"] >= 12 * 40 * 100 / 1e4
     fid = cube["field_id"].values
     for f in r.fields:
