@@ -457,4 +457,6 @@ class JobRunner:
             "totals": jsonable(getattr(result, "totals", None) or {}),
             "artefacts": sorted(n for n in ARTEFACTS if (final / n).is_file()),
             "map_bounds_wgs84": bounds,
+            "decision": jsonable(result.meta.get("decision")),
+            "reference": jsonable(result.meta.get("reference")),
         }

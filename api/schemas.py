@@ -163,11 +163,12 @@ class FieldResult(BaseModel):
     field_id: int = Field(description="1..n in request order")
     name: str | None = Field(None, description="properties.name / feature id, when given")
     call: str | None = Field(
-        description="healthy | nitrogen_deficiency | yellow_rust, or null (insufficient data)"
+        description="healthy | nitrogen_deficiency | yellow_rust | uncertain (the model does "
+        "not know: weak evidence or input unlike its training), or null (insufficient data)"
     )
     confidence: float | None = None
     class_fractions: dict[str, float | None] = Field(
-        description="share of the field's valid pixels per class"
+        description="share of the field's valid pixels per class, and 'uncertain'"
     )
     mean_probabilities: dict[str, float | None] = Field(default_factory=dict)
     valid_pixel_share: float | None = None
@@ -182,6 +183,13 @@ class AnalysisResultBody(BaseModel):
     artefacts: list[str] = Field(default_factory=list)
     map_bounds_wgs84: list[float] | None = Field(
         None, description="west, south, east, north of the map rasters"
+    )
+    decision: dict[str, Any] | None = Field(
+        None, description="the priors (and training prior) and abstention thresholds used"
+    )
+    reference: dict[str, Any] | None = Field(
+        None, description="the wheat reference the fields were judged against (source: "
+        "'scene' from the request's fields, or the model's 'built-in' one)"
     )
 
 

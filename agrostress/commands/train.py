@@ -26,6 +26,13 @@ def register(app: typer.Typer) -> None:
         config: str = typer.Option("{}", "--config", help="model config as JSON"),
         max_pixels: int = typer.Option(0, "--max-pixels-per-cube", help="subsample (0 = all)"),
         list_models: bool = typer.Option(False, "--list", help="list model names and exit"),
+        reference_draws: int = typer.Option(
+            4, "--reference-draws", min=1,
+            help="reference draws per cube for models with a reference (config reference: true)"),
+        time_shift: int = typer.Option(2, "--time-shift", min=0, help="± grid steps of jitter"),
+        scene_jitter: float = typer.Option(
+            0.0, "--scene-jitter", min=0.0,
+            help="per-date offsets shared by pixel and reference (normalised units)"),
     ) -> None:
         """Train MODEL on labelled cubes; validation is split by field, never by pixel."""
         from agrostress import models
@@ -50,11 +57,13 @@ def register(app: typer.Typer) -> None:
                     list(cube), features, grid, context=context,
                     max_pixels_per_cube=max_pixels or None, seed=seed,
                     progress=lambda d, t: bar.update(task, completed=d),
+                    reference_draws=reference_draws if model_config.get("reference") else 0,
                 )
             console.print(f"{len(data.y):,} pixels from {len(cube)} cube(s), "
                           f"{len(set(data.field_key.tolist()))} fields")
             cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                              seed=seed, model_config=model_config)
+                              seed=seed, model_config=model_config, time_shift=time_shift,
+                              scene_jitter=scene_jitter)
             with progress() as bar:
                 task = bar.add_task(f"training {model}", total=epochs)
 

@@ -4,7 +4,7 @@
 
 (function () {
   const W = 800, H = 560, SVGNS = "http://www.w3.org/2000/svg";
-  const CLASSES = ["healthy", "nitrogen_deficiency", "yellow_rust"];
+  const CLASSES = ["healthy", "nitrogen_deficiency", "yellow_rust", "uncertain"];
   const EXAMPLE = {
     type: "Polygon",
     coordinates: [[[5.0, 51.0], [5.01, 51.0], [5.01, 51.0063], [5.0, 51.0063], [5.0, 51.0]]],

@@ -58,7 +58,8 @@ class FakeCore:
         return SimpleNamespace(aoi=area, source=source, start=str(start), end=str(end))
 
     def analyse(self, cube: Any, model: Any, *, fields: Any = None, explain: bool = False,
-                method: str = "ig", tile: int = 256, progress: Any = None) -> Any:
+                method: str = "ig", tile: int = 256, progress: Any = None,
+                decision: Any = None) -> Any:
         return fake_analyse(cube, model, fields=fields, explain=explain, method=method,
                             progress=progress)
 
@@ -103,7 +104,8 @@ def fake_analyse(cube: Any, model: Any, *, fields: Any, explain: bool, method: s
         attributions = {"method": method, "fields": {str(f["field_id"]): {} for f in out_fields},
                         "features": ["LAI", "LCC"], "dates": ["2024-04-01", "2024-05-01"]}
     return SimpleNamespace(classes=da, fields=out_fields, totals=totals, aoi=aoi,
-                           attributions=attributions, model_card={"name": "fake"})
+                           attributions=attributions, model_card={"name": "fake"},
+                           meta={"decision": {"priors": "fake"}, "reference": None})
 
 
 def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
