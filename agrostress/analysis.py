@@ -272,6 +272,7 @@ def analyse(
     min_valid_share: float = 0.25,
     halo: int | None = None,
     decision: DecisionPolicy | None = None,
+    reference: Reference | None = None,
 ) -> AnalysisResult:
     """Classify every pixel of ``cube`` with ``model``, summarise per field, optionally explain.
 
@@ -291,7 +292,8 @@ def analyse(
     Models that judge against a reference get the scene's (the winter-cereal-like pixels of
     the fields, or of the whole cube without fields; :mod:`agrostress.preprocess.reference`),
     or their built-in one when the request holds too little wheat; ``meta["reference"]``
-    says which.
+    says which. ``reference`` overrides it (e.g. one built from a buffer around a lone field
+    with :func:`request_reference`).
 
     Pixel models give results identical to a single pass for any ``tile``; spatial models
     (``model.context > 0``) are exact when their receptive field fits in ``halo``.
@@ -343,12 +345,14 @@ def analyse(
     keep_vars = [v for v in ("reflectance", "scl") if v in cube]
     clock = dict.fromkeys(("read", "preprocess", "reference", "model", "trajectories",
                            "explain"), 0.0)
-    reference = None
     if model.uses_reference:
         tic = time.perf_counter()
-        reference = _scene_reference(cube[keep_vars], model, tiles, pad, findex, year, seed)
+        if reference is None:
+            reference = _scene_reference(cube[keep_vars], model, tiles, pad, findex, year, seed)
         model.set_reference(reference.series)
         clock["reference"] = time.perf_counter() - tic
+    else:
+        reference = None
 
     # outputs, filled tile by tile
     proba = np.full((n_cls, ny, nx), np.nan, dtype=np.float32)
@@ -515,6 +519,19 @@ def analyse(
         },
     )
     return result
+
+
+def request_reference(cube: xr.Dataset, model: Any, *, tile: int = 256,
+                      seed: int = 0) -> Reference:
+    """The wheat reference of every winter-cereal-like pixel of ``cube`` (no field limits) —
+    for a request whose own fields are too few, from a cube fetched with a buffer around them."""
+    cube = validate(cube)
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    tiles = [(y0, min(ny, y0 + tile), x0, min(nx, x0 + tile))
+             for y0 in range(0, ny, tile) for x0 in range(0, nx, tile)]
+    _, year = day_of_year(cube["time"].values)
+    keep = [v for v in ("reflectance", "scl") if v in cube]
+    return _scene_reference(cube[keep], model, tiles, 0, None, year, seed)
 
 
 def _scene_reference(cube: xr.Dataset, model: Any, tiles: list[tuple[int, int, int, int]],

@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         2, ge=1, le=10, description="runs of one job (restarts included) before it fails"
     )
     api_use_cache: bool = Field(True, description="fetch cubes through the ingestion cache")
+    api_reference_buffer_m: float = Field(
+        0.0, ge=0.0, le=5_000.0,
+        description="for requests with fewer than 3 fields: fetch this buffer (m) around them "
+        "and judge the fields against its wheat (0: the model's built-in reference)",
+    )
     api_plots: bool = Field(
         True, description="also render the optional PNGs (trajectories, histogram, per field)"
     )

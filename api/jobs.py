@@ -86,6 +86,8 @@ class Core:
     fetch_cube: Callable[..., Any]
     analyse: Callable[..., Any]
     write_outputs: Callable[..., Any]
+    #: the wheat reference of a cube (for a buffer around too few fields); None: not offered
+    request_reference: Callable[..., Any] | None = None
 
 
 def default_core() -> tuple[Core | None, str | None]:
@@ -99,7 +101,7 @@ def default_core() -> tuple[Core | None, str | None]:
     write_outputs = getattr(analysis, "write_outputs", None)
     if not callable(analyse) or not callable(write_outputs):
         return None, "agrostress.analysis.analyse / write_outputs are not available"
-    return Core(fetch_cube, analyse, write_outputs), None
+    return Core(fetch_cube, analyse, write_outputs, analysis.request_reference), None
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
@@ -389,6 +391,9 @@ class JobRunner:
             max_area_km2=None,
             aoi_crs="EPSG:4326",
         )
+        reference = None
+        if self._wants_buffer(served, len(fields)):
+            reference = self._buffer_reference(req, fields, served, cache_dir)
         progress.set("analyse", self._ANALYSE_START, force=True)
         with served.lock:
             result = self.core.analyse(
@@ -400,11 +405,38 @@ class JobRunner:
                 progress=progress.analyse,
                 decision=policy_from(self.settings.priors, self.settings.min_confidence,
                                      self.settings.max_ood),
+                **({"reference": reference} if reference is not None else {}),
             )
         progress.set("write", 0.95, force=True)
         return self._write(analysis_id, result, served, names)
 
     _ANALYSE_START = _Progress.ANALYSE[0]
+
+    def _wants_buffer(self, served: ServedModel, n_fields: int) -> bool:
+        """A buffer is fetched for the reference when set, offered by the core, the model
+        judges against a reference, and the request has too few fields for its own."""
+        from agrostress.preprocess.reference import MIN_GROUPS
+
+        return (self.settings.api_reference_buffer_m > 0
+                and self.core is not None and self.core.request_reference is not None
+                and bool(served.model.uses_reference) and n_fields < MIN_GROUPS)
+
+    def _buffer_reference(self, req: dict[str, Any], fields: Any, served: ServedModel,
+                          cache_dir: Any) -> Any:
+        """The reference from the wheat within ``api_reference_buffer_m`` of the fields; the
+        built-in one (None here) when the buffer holds too little either."""
+        import shapely
+
+        utm = fields.estimate_utm_crs()
+        ring = fields.to_crs(utm).geometry.buffer(self.settings.api_reference_buffer_m)
+        wide = shapely.union_all(ring.to_crs("EPSG:4326").values)
+        assert self.core is not None and self.core.request_reference is not None
+        cube = self.core.fetch_cube(req["source"], wide, req["start"], req["end"],
+                                    cache_dir=cache_dir, settings=self.settings,
+                                    max_area_km2=None, aoi_crs="EPSG:4326")
+        with served.lock:
+            ref = self.core.request_reference(cube, served.model)
+        return ref if ref.source == "scene" else None
 
     def artefact_dir(self, analysis_id: str) -> Path:
         """The artefact folder of a (validated) analysis id."""

@@ -37,6 +37,28 @@ def build_model(out: Path, name: str = "ffdnn-test", version: str = "0.0.1") -> 
     return save(module, card, out)
 
 
+def build_reference_model(out: Path) -> Path:
+    """An untrained FFDNN that judges fields against a wheat reference (random weights; its
+    spec carries B04/B08 for the reference gate and a flat built-in reference)."""
+    import torch
+
+    from agrostress.models import ModelCard, create_model, save
+
+    feats = [*FEATURES, "B04", "B08"]
+    norm = {k: (feats if k == "features" else [*NORM[k], *extra])
+            for k, extra in (("features", None), ("mean", [0.05, 0.33]), ("std", [0.03, 0.09]),
+                             ("lo", [0.0, 0.1]), ("hi", [0.3, 0.6]))}
+    torch.manual_seed(0)
+    module = create_model("ffdnn", n_features=len(feats), n_steps=29, n_classes=3,
+                          reference=True)
+    card = ModelCard(
+        name="ffdnn-reference-test", architecture="ffdnn", config={"reference": True},
+        n_features=len(feats), n_steps=29, feature_spec=feats, grid="60:200:5",
+        normalisation=norm, builtin_reference=[norm["mean"]] * 29,
+    )
+    return save(module, card, out)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -103,3 +103,30 @@ def test_twenty_simultaneous_real_analyses(serve: Callable[..., LiveServer],
         assert r.status_code == 201, r.text
         (got,) = r.json()["result"]["fields"]
         same_field(got, expected[i])
+
+
+def test_lone_field_judged_against_a_buffer(serve: Callable[..., LiveServer],
+                                            make_settings: Callable[..., Settings],
+                                            tmp_path: Path) -> None:
+    """One field alone: with ``api_reference_buffer_m`` the service fetches the wheat around it
+    for the reference; without, the model's built-in reference is used — and the result says
+    which."""
+    from api_helpers import build_reference_model
+
+    model = build_reference_model(tmp_path / "ref-model")
+    field = field_polygon(5.0, 51.0, 300)
+    seen = {}
+    for buffer_m in (0.0, 800.0):
+        settings = make_settings(model_dir=model, api_reference_buffer_m=buffer_m,
+                                 data_dir=tmp_path / f"data{int(buffer_m)}")
+        srv = serve(settings, core=None)
+        with srv.client(timeout=600) as c:
+            r = c.post("/v1/analyses", json=body(field))
+            assert r.status_code == 201, r.text
+            result = r.json()["result"]
+        seen[buffer_m] = result["reference"]
+        assert result["decision"]["priors"]["healthy"] == pytest.approx(0.7)
+        (got,) = result["fields"]
+        assert got["call"] in (None, "healthy", "nitrogen_deficiency", "yellow_rust", "uncertain")
+    assert seen[0.0]["source"] == "built-in"
+    assert seen[800.0]["source"] == "scene" and seen[800.0]["fields"] >= 3

@@ -232,7 +232,7 @@ def test_mosaic_cog_has_overviews_and_classes(done_run: Path, tmp_path: Path) ->
         assert src.overviews(1)[0] == 2
         np.testing.assert_array_equal(src.read(1), vrt.read(1))
         assert src.colormap(1)[2] == vrt.colormap(1)[2]
-        assert src.tags().get("CLASS_NAMES") == "healthy,nitrogen_deficiency,yellow_rust"
+        assert src.tags().get("CLASS_NAMES") == "healthy,nitrogen_deficiency,yellow_rust,uncertain"
     assert (done_run / "stress_map.qml").exists()  # QGIS style next to the class mosaic
 
 
