@@ -39,6 +39,10 @@ class TrainConfig:
     threads: int | None = None
 
 
+#: samples the normalisation statistics are fitted on (all of them when fewer)
+NORM_FIT_SAMPLES = 20_000
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002  (legacy global RNG some libraries still use)
@@ -128,16 +132,21 @@ def train_model(
         raise ValueError("need at least two fields per class for a field-level validation split")
     spatial = data.x.ndim == 5
     feat_axis = 2 if spatial else -1
-    xtr_raw = data.x[tr]
-    norm = NormStats.fit(np.moveaxis(xtr_raw, feat_axis, -1).reshape(-1, data.x.shape[feat_axis]),
-                         list(data.spec.names))
+    fit_rows = tr if len(tr) <= NORM_FIT_SAMPLES else np.sort(
+        np.random.default_rng(cfg.seed).choice(tr, NORM_FIT_SAMPLES, replace=False))
+    norm = NormStats.fit(np.moveaxis(data.x[fit_rows], feat_axis, -1)
+                         .reshape(-1, data.x.shape[feat_axis]), list(data.spec.names))
 
-    def normalise(x: np.ndarray) -> np.ndarray:
-        return np.moveaxis(norm.apply(np.moveaxis(x, feat_axis, -1)), -1, feat_axis).astype(
-            np.float32
-        )
+    def normalise(rows: np.ndarray) -> np.ndarray:
+        """Normalised float32 copies of ``data.x[rows]``, a chunk at a time (the patches of a
+        full recipe are several GB: no whole-array temporaries)."""
+        out = np.empty((len(rows), *data.x.shape[1:]), np.float32)
+        for i in range(0, len(rows), 4096):
+            chunk = np.moveaxis(data.x[rows[i : i + 4096]], feat_axis, -1)
+            out[i : i + 4096] = np.moveaxis(norm.apply(chunk), -1, feat_axis)
+        return out
 
-    xtr, xva = normalise(xtr_raw), normalise(data.x[va])
+    xtr, xva = normalise(tr), normalise(va)
     ytr, yva = data.y[tr], data.y[va]
     refs = None if data.references is None else torch.from_numpy(
         np.asarray(norm.apply(data.references), dtype=np.float32))

@@ -85,9 +85,9 @@ def model(model_dir):
 @pytest.fixture(scope="session")
 def analysed(cube, model):
     """One explained analysis of the scene (IG), shared by read-only tests."""
-    from agrostress.analysis import analyse
-
     from analysis_helpers import CALL_ALL
+
+    from agrostress.analysis import analyse
 
     return analyse(cube, model, explain=True, explain_pixels=12, decision=CALL_ALL)
 
