@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from agrostress.analysis import analyse  # noqa: E402
 from agrostress.decision import DecisionPolicy, policy_from  # noqa: E402
-from agrostress.models import load  # noqa: E402
+from agrostress.models import load, save  # noqa: E402
 from agrostress.training import evaluate_model  # noqa: E402
 from pipelines.train_default import TEST_SEEDS, held_out, scene_domain  # noqa: E402
 
@@ -123,7 +123,8 @@ def sim_row(model, scenes: list[Path], policy: DecisionPolicy) -> dict:
             "field_oa": rep["field"]["overall_accuracy"],
             "field_macro_f1": rep["field"]["macro_f1"], "pixel_ece": rep["pixel"]["ece"],
             "field_coverage": ab["coverage"], "field_accuracy_called": ab["accuracy_called"],
-            "field_confusion": rep["field"]["confusion"]}
+            "field_confusion": rep["field"]["confusion"],
+            "coverage_curve": rep["abstention"]["field_curve"]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", action="append", required=True, help="NAME=DIR or NAME=DIR:in")
     ap.add_argument("--data-dir", type=Path, default=ROOT / "agrostress-data" / "sim")
     ap.add_argument("--real", type=Path, default=REAL)
+    ap.add_argument("--record", action="append", default=[],
+                    help="write this model's row into its card (metrics.generalisation)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "generalisation.json")
     args = ap.parse_args(argv)
     scenes = [args.data_dir / f"test_{s}.zarr" for s in TEST_SEEDS]
@@ -164,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
             row["real"] = real_row(model, cube, crops, real_policy)
         rows.append(row)
         print(json.dumps(row, indent=1, default=str), flush=True)
+        if name in args.record:
+            model.card.metrics["generalisation"] = json.loads(json.dumps(row, default=str))
+            save(model.module, model.card, path)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=args.out.parent, delete=False, suffix=".tmp") as f:
         json.dump({"held_out_rule": "latitude >= 52 or drought or one orbit",
@@ -196,7 +202,19 @@ def table(rows: list[dict]) -> str:
                          f"{'—' if share is None else f'{100 * share:.0f} %'} | rust ≥ 0.8: "
                          f"{q['wheat_rust_conf_ge_0.8']} | non-wheat given a wheat class "
                          f"{100 * q['non_wheat_given_wheat_class']:.0f} % | | | |")
+    lines += ["", "Fields called against accuracy, as the confidence threshold moves (held-out "
+              "domains where the model has them, else its in-domain scenes):", "",
+              "| model | " + " | ".join(f"≥ {c['min_confidence']:.1f}" for c in
+                                      _curve(rows[0])) + " |",
+              "|---|" + "---|" * len(_curve(rows[0]))]
+    for r in rows:
+        lines.append(f"| {r['model']} | " + " | ".join(
+            f"{100 * c['coverage']:.0f} %: {c['accuracy_called']:.3f}" for c in _curve(r)) + " |")
     return "\n".join(lines)
+
+
+def _curve(row: dict) -> list[dict]:
+    return (row.get("held_out") or row["in_domain"])["coverage_curve"]
 
 
 if __name__ == "__main__":

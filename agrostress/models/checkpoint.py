@@ -309,6 +309,31 @@ def default_readme(card: ModelCard) -> str:
                 f"kappa {m[level].get('kappa', float('nan')):.3f}, "
                 f"macro-F1 {m[level].get('macro_f1', float('nan')):.3f}"
             )
+    if card.builtin_reference is not None:
+        lines.append("- Judges each pixel against the wheat around it (the request's winter-cereal "
+                     "reference, date by date; built-in reference when the request has too "
+                     "little wheat): see docs/models.md, \"Robust detection\"")
+    cal = card.calibration or {}
+    if cal:
+        prior = ", ".join(f"{k} {v:.2f}" for k, v in (cal.get("training_prior") or {}).items())
+        lines.append(f"- Calibration: temperature {cal.get('temperature', 1.0):.2f}; training prior "
+                     f"{prior or 'n/a'}"
+                     + ("; out-of-distribution model for abstention ('uncertain')"
+                        if cal.get("ood") else ""))
+    gen = m.get("generalisation") or {}
+    for key, label in (("in_domain", "in-domain"), ("held_out", "held-out domains")):
+        if key in gen:
+            g = gen[key]
+            lines.append(f"- {label} simulator scenes ({g['fields']} fields): field OA "
+                         f"{g['field_oa']:.3f}, pixel OA {g['pixel_oa']:.3f}, ECE "
+                         f"{g['pixel_ece']:.3f}, fields called {100 * g['field_coverage']:.0f} %")
+    if "real" in gen:
+        r = gen["real"]
+        share = r.get("wheat_healthy_of_called")
+        lines.append(f"- Real wheat (WorldCereal France 2023, {r['wheat_points']} points): calls "
+                     f"{r['wheat_calls']}; healthy among stress calls "
+                     f"{'n/a' if share is None else f'{100 * share:.0f} %'}; rust at "
+                     f"confidence ≥ 0.8: {r['wheat_rust_conf_ge_0.8']}")
     lines += [
         "",
         "Intended use: discriminating yellow rust from nitrogen deficiency in winter wheat. "

@@ -85,12 +85,19 @@ def evaluate_model(
         _, inv = np.unique(k[in_field], return_inverse=True)
         share = np.bincount(inv, weights=u[in_field].astype(float)) / np.bincount(inv)
         fu = (fp.max(1) < decision.min_confidence) | (share > decision.field_max_uncertain_share)
+        ood_out = share > decision.field_max_uncertain_share
         report["abstention"] = {
             "rule": decision.describe(trained),
             "pixel": _coverage(y, p.argmax(1), u),
             "field": _coverage(ft, fc, fu),
+            "field_curve": [  # coverage against accuracy as the confidence threshold moves
+                {"min_confidence": t, **_coverage(ft, fc, (fp.max(1) < t) | ood_out)}
+                for t in COVERAGE_THRESHOLDS],
         }
     return report
+
+
+COVERAGE_THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def _coverage(truth: np.ndarray, call: np.ndarray, unsure: np.ndarray) -> dict[str, float]:

@@ -157,8 +157,13 @@ def test_cli_train_and_evaluate(tiny_cubes, tmp_path):
                               str(paths[1]), "--json", str(tmp_path / "r.json")])
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert set(report) >= {"pixel", "field"}
+    assert set(report) >= {"pixel", "field", "abstention", "priors"}
     assert "overall_accuracy" in report["field"]
+    assert report["priors"] == pytest.approx(dict.fromkeys(report["priors"], 1 / 3))
+    ab = report["abstention"]
+    assert 0 <= ab["field"]["coverage"] <= 1 and "fields called" in res.output
+    curve = [c["coverage"] for c in ab["field_curve"]]
+    assert curve == sorted(curve, reverse=True)  # a stricter threshold calls fewer fields
 
 
 def test_cli_evaluate_rejects_mismatched_cube(trained, tiny_cubes, tmp_path):
