@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from agrostress.commands.common import console
+from agrostress.commands.common import console, min_confidence_option, priors_option
 from agrostress.commands.ingest import SourceName
 
 
@@ -59,14 +59,8 @@ def register(app: typer.Typer) -> None:
         region_crs: str | None = typer.Option(
             None, "--region-crs", help="CRS of the region file when it does not say"
         ),
-        priors: str | None = typer.Option(
-            None, "--priors", help="class priors: default | training | "
-            "healthy=0.7,nitrogen_deficiency=0.2,yellow_rust=0.1 (default: settings priors)"
-        ),
-        min_confidence: float | None = typer.Option(
-            None, "--min-confidence", min=0.0, max=0.999,
-            help="below this probability a pixel or field is 'uncertain' (default: settings)"
-        ),
+        priors: str | None = priors_option(),
+        min_confidence: float | None = min_confidence_option(),
     ) -> None:
         """Map a region: tiles on a UTM grid, one Dask task per tile, mosaics + manifest.
 

@@ -19,6 +19,19 @@ from rich.progress import (
 console = Console(stderr=True)
 
 
+def priors_option() -> typer.models.OptionInfo:
+    """``--priors``, shared by the commands that decide (predict, batch)."""
+    return typer.Option(
+        None, "--priors", help="class priors: default | training | "
+        "healthy=0.7,nitrogen_deficiency=0.2,yellow_rust=0.1 (default: settings priors)")
+
+
+def min_confidence_option(what: str = "a pixel or field is 'uncertain'") -> typer.models.OptionInfo:
+    """``--min-confidence``: the abstention threshold."""
+    return typer.Option(None, "--min-confidence", min=0.0, max=0.999,
+                        help=f"below this probability {what} (default: settings)")
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn expected errors (bad input, missing files) into a one-line message and exit 2."""

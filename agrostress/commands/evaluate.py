@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from agrostress.commands.common import console, user_errors
+from agrostress.commands.common import console, min_confidence_option, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -23,9 +23,8 @@ def register(app: typer.Typer) -> None:
             "training", "--priors",
             help="class priors of the labelled set: training (balanced, as simulated test "
             "scenes) | default | healthy=…,nitrogen_deficiency=…,yellow_rust=…"),
-        min_confidence: float | None = typer.Option(
-            None, "--min-confidence", min=0.0, max=0.999,
-            help="abstention threshold for the coverage report (default: settings)"),
+        min_confidence: float | None = min_confidence_option(
+            "a field is 'uncertain' in the coverage report"),
     ) -> None:
         """Evaluate a model: OA, kappa, macro-F1, per class, confusion, ECE; pixel and field."""
         from agrostress.atomic import atomic_path

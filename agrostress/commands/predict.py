@@ -7,7 +7,13 @@ from typing import Any
 
 import typer
 
-from agrostress.commands.common import console, progress, user_errors
+from agrostress.commands.common import (
+    console,
+    min_confidence_option,
+    priors_option,
+    progress,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,14 +42,8 @@ def register(app: typer.Typer) -> None:
         threads: int | None = typer.Option(
             None, "--threads", min=1, help="torch threads (default: torch's choice)"
         ),
-        priors: str | None = typer.Option(
-            None, "--priors", help="class priors: default | training | "
-            "healthy=0.7,nitrogen_deficiency=0.2,yellow_rust=0.1 (default: settings priors)"
-        ),
-        min_confidence: float | None = typer.Option(
-            None, "--min-confidence", min=0.0, max=0.999,
-            help="below this probability a pixel or field is 'uncertain' (default: settings)"
-        ),
+        priors: str | None = priors_option(),
+        min_confidence: float | None = min_confidence_option(),
     ) -> None:
         """Classify every pixel of CUBE, summarise per field, write COGs, PNGs and JSON."""
         from agrostress import analysis
