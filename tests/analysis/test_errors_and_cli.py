@@ -127,10 +127,25 @@ def test_cli_predict(app, cube_path, fields_path, model_dir, tmp_path):
                  "attributions.png", "evidence.tif"):
         assert (out / name).is_file(), name
     assert "IG completeness" in res.output and "passed" in res.output
+    assert summary["decision"]["priors"]["healthy"] == pytest.approx(0.7)  # the default
+
+
+def test_cli_predict_priors_and_abstention(app, cube_path, model_dir, tmp_path):
+    out = tmp_path / "maps"
+    res = CliRunner().invoke(app, [
+        "predict", "--model", str(model_dir), "--cube", str(cube_path), "--out", str(out),
+        "--no-plots", "--priors", "healthy=2,nitrogen_deficiency=1,yellow_rust=1",
+        "--min-confidence", "0.99"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["decision"]["priors"] == pytest.approx(
+        {"healthy": 0.5, "nitrogen_deficiency": 0.25, "yellow_rust": 0.25})
+    assert summary["decision"]["min_confidence"] == 0.99
+    assert summary["totals"]["pixels"]["uncertain"] > 0 and "uncertain" in res.output
 
 
 @pytest.mark.parametrize("case", ["invalid_cube", "mismatch", "empty_fields", "bad_fields",
-                                  "missing_cube", "bad_model", "bad_method"])
+                                  "missing_cube", "bad_model", "bad_method", "bad_priors"])
 def test_cli_predict_bad_input(app, case, cube, cube_path, fields_path, model_dir, tmp_path):
     cube_arg, extra, model_arg = str(cube_path), [], str(model_dir)
     if case == "invalid_cube":
@@ -155,6 +170,8 @@ def test_cli_predict_bad_input(app, case, cube, cube_path, fields_path, model_di
         model_arg = str(tmp_path)
     elif case == "bad_method":
         extra = ["--explain", "--method", "lime"]
+    elif case == "bad_priors":
+        extra = ["--priors", "healthy=0.9,yellow_rust=0.1"]
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["predict", "--model", model_arg, "--cube", cube_arg,
                                    "--out", str(out), *extra])
