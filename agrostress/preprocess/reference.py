@@ -14,9 +14,10 @@ sampled pixels of the scene in three steps:
    median of the greener half of those (mean NDVI over the season): nitrogen deficiency and
    rust both take greenness away, so the reference stays near healthy wheat whether a scene's
    wheat is mostly healthy (a real region) or one third of each class (a training scene);
-3. **fallback**: with fewer than :data:`MIN_PIXELS` gated pixels from at least
-   :data:`MIN_GROUPS` fields (a field alone in its request, a season that has not ripened
-   yet), the model's built-in reference (the median healthy wheat of its training scenes).
+3. **fallback**: with fewer than :data:`MIN_PIXELS` gated pixels or fewer than
+   :data:`MIN_GROUPS` fields among them (100 m cells when the request has no fields) — a field
+   alone in its request, a season that has not ripened yet — the model's built-in reference
+   (the median healthy wheat of its training scenes).
 
 The model then sees each pixel beside its deviation from the reference (see ``FFDNN``'s
 ``reference`` option); the same code builds the references of the training scenes.
@@ -47,10 +48,12 @@ class Reference:
     source: str  # "scene" (the gated pixels of this scene or request) or "built-in"
     pixels: int = 0  # gated pixels it was built from
     groups: int = 0  # fields (or, without fields, distinct 100 m cells) among them
+    group_kind: str = "fields"  # what ``groups`` counts: "fields" or "100 m cells"
 
     def describe(self) -> dict[str, object]:
         """JSON-friendly description for summaries."""
         return {"source": self.source, "pixels": int(self.pixels), "fields": int(self.groups),
+                "counted_as": self.group_kind,
                 "gate": {"early_doy": EARLY_DOY, "early_ndvi": EARLY_NDVI,
                          "peak_ndvi": PEAK_NDVI, "ripening_drop": RIPENING_DROP},
                 "min_pixels": MIN_PIXELS, "min_fields": MIN_GROUPS}
@@ -114,6 +117,7 @@ class ReferenceSampler:
         self._prio: list[np.ndarray] = []
         self._series: list[np.ndarray] = []
         self._group: list[np.ndarray] = []
+        self._kind = "fields"
 
     def add(self, features: np.ndarray, usable: np.ndarray, group: np.ndarray | None,
             origin: tuple[int, int]) -> None:
@@ -130,6 +134,8 @@ class ReferenceSampler:
         gy, gx = rr[ok] + origin[0], cc[ok] + origin[1]
         self._prio.append(position_priority(gy, gx, self.width, self.seed))
         self._series.append(s[ok])
+        if group is None:
+            self._kind = "100 m cells"
         g = group[rr[ok], cc[ok]] if group is not None else (gy // 10) * 100_000 + gx // 10
         self._group.append(g.astype(np.int64))
         self._trim()
@@ -157,11 +163,11 @@ class ReferenceSampler:
         n, groups = self._counts()
         if self.enough():
             series = trimmed_median(np.concatenate(self._series), self.names)
-            return Reference(series, "scene", n, groups)
+            return Reference(series, "scene", n, groups, self._kind)
         if builtin is None:
             raise ValueError("too little winter-cereal-like area for a reference and the model "
                              "has no built-in one")
-        return Reference(np.asarray(builtin, np.float32), "built-in", n, groups)
+        return Reference(np.asarray(builtin, np.float32), "built-in", n, groups, self._kind)
 
 
 def position_priority(rows: np.ndarray, cols: np.ndarray, width: int, seed: int) -> np.ndarray:
