@@ -952,11 +952,14 @@ def run_demo(
     explain_config: ExplainConfig | None = None,
     overwrite: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    decision: DecisionPolicy | None = None,
 ) -> DemoReport:
     """The whole product on one small region, offline: scene → analysis → every artefact.
 
     ``cube`` defaults to :func:`demo_scene` (simulated deterministically from ``seed``);
     ``progress(stage, done, total)`` reports the stages ``scene``, ``analyse``, ``write``.
+    ``decision`` defaults to the training prior: the demo scene holds fields of every class in
+    equal numbers, unlike a real region (for which the product's default priors are meant).
     """
     from agrostress.outputs import check_out_dir
 
@@ -980,6 +983,7 @@ def run_demo(
         cube, model, explain=explain, method=method, explain_pixels=explain_pixels,
         explain_config=explain_config, seed=0,
         progress=(lambda d, n: progress("analyse", d, n)) if progress else None,
+        decision=decision or DecisionPolicy(priors=None),
     )
     timings["analyse"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -37,6 +37,11 @@ def register(app: typer.Typer) -> None:
         write_sample: Path | None = typer.Option(
             None, "--write-sample", help="write the demo scene as a compact Zarr and exit"
         ),
+        priors: str = typer.Option(
+            "training", "--priors",
+            help="class priors; the demo scene has equal numbers of each class, hence the "
+            "training prior (default | healthy=…,nitrogen_deficiency=…,yellow_rust=… for a "
+            "real region)"),
     ) -> None:
         """Simulated region → shipped model → maps, explanations, plots, per-field table."""
         import time
@@ -57,6 +62,7 @@ def register(app: typer.Typer) -> None:
             import torch
 
             from agrostress.cube import open_cube
+            from agrostress.decision import policy_from
             from agrostress.models import load
 
             torch.set_num_threads(threads)
@@ -68,6 +74,8 @@ def register(app: typer.Typer) -> None:
                     "`python -m pipelines.train_default` or pass --model DIR"
                 )
             loaded = load(model_dir)
+            settings = get_settings()
+            decision = policy_from(priors, settings.min_confidence, settings.max_ood)
             if cube is not None:
                 ds, scene = open_cube(cube), f"cube {cube}"
             elif seed is None and not simulate and analysis.SAMPLE_SCENE.exists():
@@ -80,7 +88,7 @@ def register(app: typer.Typer) -> None:
                 report = analysis.run_demo(
                     out, loaded, cube=ds, seed=analysis.DEMO_SEED if seed is None else seed,
                     size=size, fields=n_fields, explain=explain, method=method,
-                    explain_pixels=explain_pixels,
+                    explain_pixels=explain_pixels, decision=decision,
                     progress=lambda stage, d, n: status.update(f"demo: {stage} {d}/{n}"),
                 )
             total = time.perf_counter() - t0
@@ -89,7 +97,12 @@ def register(app: typer.Typer) -> None:
             print_fields(report.rows, title="demo fields: truth vs call")
             acc = report.field_accuracy
             if acc is not None:
-                console.print(f"field-level agreement with the simulated truth: {acc:.0%}")
+                console.print(f"field-level agreement with the simulated truth: {acc:.0%} "
+                              "(an 'uncertain' call counts as a disagreement)")
+            used = report.result.meta["decision"]["priors"]
+            console.print("priors: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f}"
+                                                 for k, v in used.items())
+                          + f" ({priors}); wheat reference: {_reference(report.result.meta)}")
             print_paths(report.paths, report.result)
             t = report.timings
             console.print(
@@ -98,6 +111,13 @@ def register(app: typer.Typer) -> None:
             )
             console.print(f"open {out / 'stress_map.png'} first, or {out / 'stress_map.tif'} "
                           "in QGIS (its style stress_map.qml loads with it)")
+
+
+def _reference(meta: dict) -> str:
+    ref = meta.get("reference")
+    if not ref:
+        return "none (the model reads pixels alone)"
+    return f"{ref['source']} ({ref['pixels']} px from {ref['fields']} {ref['counted_as']})"
 
 
 def _size_mb(path: Path) -> float:
