@@ -7,9 +7,9 @@ scenes (independent): seeds 2000–2035 (432 fields), all 128×128 px with 12 fi
 ``benchmark`` difficulty, each in its own randomised domain (simulated once and cached under
 --data-dir, about 4–8 s per scene, not in git). The model judges each pixel by its deviation
 from the scene's wheat reference (``reference``, no ``absolute`` input; four reference draws
-per scene). 25 epochs on one thread take about 10–15 minutes and about 9 GB of memory (the
-5×5 patches). Temperature and OOD model are fitted on the validation fields; the test metrics
-are written into the model card. ``--domains in`` trains the held-out protocol's model
+per scene). 25 epochs on one thread take about 10–15 minutes and under 12 GB of memory.
+Temperature and OOD model are fitted on the validation fields; the test metrics are written
+into the model card. ``--domains in`` trains the held-out protocol's model
 (``bench/generalisation.py``).
 """
 
