@@ -91,9 +91,21 @@ def neighbourhood_rows(img: Tensor, n_steps: int, y0: int, ny: int, r: int) -> T
     return out
 
 
+#: variances at or below this count as zero where gradients flow (see std_from_moments)
+VAR_EPS = 1e-12
+
+
 def std_from_moments(mean: Tensor, mean_sq: Tensor) -> Tensor:
-    """Standard deviation from E[x] and E[x²] (clamped against rounding below zero)."""
-    return (mean_sq - mean.pow(2)).clamp_min(0).sqrt()
+    """Standard deviation from E[x] and E[x²] (clamped against rounding below zero).
+
+    Where gradients flow (training, explanations), a variance ≤ :data:`VAR_EPS` gives 0 with a
+    zero gradient: ``sqrt`` has an infinite slope at 0, and a patch of identical pixels (a
+    uniform field, a gap filled with one value) would otherwise turn every attribution of the
+    pixel into NaN."""
+    var = (mean_sq - mean.pow(2)).clamp_min(0)
+    if not var.requires_grad:
+        return var.sqrt()
+    return torch.where(var > VAR_EPS, var.clamp_min(VAR_EPS).sqrt(), torch.zeros_like(var))
 
 
 def neighbourhood_torch(img: Tensor, n_steps: int, y0: int, ny: int, r: int) -> Tensor:

@@ -149,3 +149,24 @@ def test_rust_attributions_fall_after_onset_and_on_red_edge(cube, fields_gdf, mo
     # over the rust fields (onsets now vary with the crop stage, some late in the season)
     before, after = np.mean(densities, axis=0)
     assert after > before, densities
+
+
+def test_uniform_patches_give_finite_attributions():
+    """A 5×5 patch of identical pixels (a uniform field, a filled gap) has zero spread: its
+    gradient must not be NaN (sqrt's slope at 0) — the demo's 'completeness = nan' defect."""
+    import torch
+
+    from agrostress.models import create_model
+
+    torch.manual_seed(0)
+    module = create_model("ffdnn", n_features=4, n_steps=10, context=2, channels=8, depth=1,
+                          primary_types=2, primary_dim=4, class_dim=4).eval()
+    x = np.repeat(np.random.default_rng(0).normal(size=(3, 10, 4, 1, 1)), 5, axis=3)
+    x = np.repeat(x, 5, axis=4).astype(np.float32)  # every patch uniform
+    x[2, :, :, 0, 0] += 0.5  # one patch with spread, for contrast
+    cfg = ExplainConfig(ig_steps=8, float64=True)
+    attr = attribute(module, x, np.array([0, 1, 2]), cfg)
+    assert np.isfinite(attr).all()
+    f = explained_module(module, float64=True)
+    delta = completeness(f, x.astype(np.float64), np.array([0, 1, 2]), attr, cfg)
+    assert np.isfinite(delta).all()
