@@ -2,8 +2,8 @@
 Convolutions for Sequence Modeling", ICML 2023).
 
 A full-length learned depthwise kernel per channel, initialised small (``randn * 0.002``),
-regularised in the forward pass by *squashing*, ``k <- relu(|k| - lam) * sign(k)``, and
-optionally *smoothing* with a 7-tap average pool; ``y = conv(u, k) + D * u``, then GELU and
+regularised in the forward pass by optionally *smoothing* with a 7-tap average pool and
+then *squashing*, ``k <- relu(|k| - lam) * sign(k)`` (the reference's order); ``y = conv(u, k) + D * u``, then GELU and
 a pointwise output linear (``mix=False`` returns the convolution part only). The paper
 trains the kernels with a lower learning rate and no weight decay: kernel parameters carry
 ``_optim = {"lr": kernel_lr, "weight_decay": 0}`` (see ``optim_param_groups``).
@@ -65,14 +65,16 @@ class LongConv(nn.Module):
             self.b_out = nn.Parameter(torch.zeros(channels))
 
     def causal_kernels(self, length: int) -> Tensor:
-        """Squashed (and smoothed) kernel(s) ``(nk*C, length)``."""
+        """Smoothed (optionally), then squashed kernel(s) ``(nk*C, length)`` — the order of
+        the reference (safari's ``LongConvKernel``: moving-average smoothing, then
+        ``relu(|k| - lam) * sign(k)``), so the squash sets the final sparsity."""
         k = self.kernel_param
-        k = F.relu(k.abs() - self.lam) * k.sign()
         if self.smooth:
             p = self.smooth_kernel // 2
             k = F.avg_pool1d(
                 k[:, None], self.smooth_kernel, stride=1, padding=p, count_include_pad=False
             )[:, 0]
+        k = F.relu(k.abs() - self.lam) * k.sign()
         return fit_length(k, length)
 
     def kernel(self, length: int | None = None) -> tuple[Tensor, int]:

@@ -166,6 +166,24 @@ def test_long_conv_squash_smooth_and_param_groups() -> None:
     assert sum(len(g["params"]) for g in groups) == len(list(op.parameters()))
 
 
+def test_long_conv_smooths_then_squashes() -> None:
+    """The reference order (safari LongConvKernel): moving average first, then the squash —
+    so a lone spike spreads to its neighbours before the threshold, and the squash sets the
+    final sparsity (every surviving tap exceeds nothing below ``lam`` after smoothing)."""
+    import torch.nn.functional as F
+
+    op = create_op("long_conv", channels=1, length=20, lam=0.001, smooth=True)
+    with torch.no_grad():
+        op.kernel_param.zero_()
+        op.kernel_param[0, 10] = 0.014  # one spike
+    k = op.causal_kernels(20)
+    smooth = F.avg_pool1d(op.kernel_param[:, None], 7, stride=1, padding=3,
+                          count_include_pad=False)[:, 0]
+    want = torch.sign(smooth) * (smooth.abs() - 0.001).clamp_min(0)
+    torch.testing.assert_close(k, want)
+    assert float(k[0, 10]) == pytest.approx(0.014 / 7 - 0.001)  # squash first: 0.013 / 7
+
+
 def test_convnext_takes_any_mixer() -> None:
     x = torch.randn(2, 16, 29)
     for mixer in ("dwconv", "fourier", "lka", "sgconv"):
