@@ -121,11 +121,20 @@ class HyperZZW(nn.Module):
         self.w_out = nn.Parameter(torch.empty(channels, channels))
         nn.init.kaiming_uniform_(self.w_out, a=math.sqrt(5))
         self.b_out = nn.Parameter(torch.zeros(channels))
-        self.register_buffer("cached_kernel", None)
+        # the inference form's kernel: derived from the slow net, so not part of the state dict
+        self.register_buffer("cached_kernel", None, persistent=False)
+
+    def train(self, mode: bool = True) -> HyperZZW:
+        """Back to training drops the cached kernel: the slow net learns again."""
+        if mode:
+            self.cached_kernel = None
+        return super().train(mode)
 
     def hyper_kernel(self, size: tuple[int, ...]) -> Tensor:
-        """Slow-net kernel ``(C, *size)`` evaluated on a uniform grid over ``[-1, 1]``."""
-        if self.cached_kernel is not None and tuple(self.cached_kernel.shape[1:]) == size:
+        """Slow-net kernel ``(C, *size)`` evaluated on a uniform grid over ``[-1, 1]`` (the
+        cached one in eval mode after :meth:`reparameterize`)."""
+        if (not self.training and self.cached_kernel is not None
+                and tuple(self.cached_kernel.shape[1:]) == size):
             return self.cached_kernel
         ref = self.w_out
         axes = [torch.linspace(-1, 1, n, device=ref.device, dtype=ref.dtype) for n in size]

@@ -82,7 +82,7 @@ def test_hyperzzw_kernel_cache() -> None:
     x = torch.randn(3, 8, 17)
     before = m(x)
     m.reparameterize()
-    assert m.cached_kernel is not None and "cached_kernel" in m.state_dict()
+    assert m.cached_kernel is not None and "cached_kernel" not in m.state_dict()  # derived
     torch.testing.assert_close(m(x), before)
     # other lengths still work through the slow net
     assert m(torch.randn(2, 8, 11)).shape == (2, 8, 11)
@@ -110,3 +110,37 @@ def test_reparameterize_model_walks_submodules() -> None:
     reparameterize_model(model)
     assert all(m.deployed for m in model.modules() if isinstance(m, DilatedReparam))
     torch.testing.assert_close(model(x), before, rtol=1e-4, atol=1e-5)
+
+
+def test_hyperzzw_learns_again_after_reparameterize() -> None:
+    """The cached kernel serves inference only: back in training, the slow net gets gradients."""
+    import torch
+
+    from agrostress.ops import create_op
+
+    op = create_op("hyperzzw", channels=4, length=12)
+    op.eval()
+    op.reparameterize()
+    x = torch.randn(2, 4, 12)
+    cached = op(x)
+    op.train()
+    out = op(x)
+    torch.testing.assert_close(out, cached)  # same kernel, computed afresh
+    out.square().sum().backward()
+    grads = [p.grad for p in op.slow.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_hyperzzw_state_dict_loads_into_a_fresh_op() -> None:
+    import torch
+
+    from agrostress.ops import create_op
+
+    torch.manual_seed(0)
+    op = create_op("hyperzzw", channels=4, length=12).eval()
+    op.reparameterize()
+    fresh = create_op("hyperzzw", channels=4, length=12).eval()
+    fresh.load_state_dict(op.state_dict())  # strict: no stray cache entry
+    x = torch.randn(2, 4, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), op(x))
