@@ -1,5 +1,6 @@
 """FFDNN (Shi, Han et al. 2023): photochemical-filter series → Fourier convolution blocks →
-capsule feature encoder → class capsules whose lengths are the class scores.
+capsule feature encoder → class capsules; a linear head on the class capsules gives the class
+scores (the capsule lengths are the scores only with ``ce_weight=0``, the paper's form).
 
 Trained with the margin loss (m⁺ 0.9, m⁻ 0.1, λ 0.5) plus, by default, a cross-entropy head on
 the class-capsule vectors for calibrated probabilities (``ce_weight``; 0 disables the head and

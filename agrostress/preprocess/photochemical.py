@@ -2,14 +2,15 @@
 
 * LAI from WDVI = NIR − g·Red (spyndex ``WDVI`` with ``sla = g``, the soil-line slope),
   inverted with CLAIR: ``LAI = −(1/α)·ln(1 − WDVI/WDVI∞)``.
-* LCC (µg/cm²) from TCARI/OSAVI (spyndex ``TCARIOSAVI``, Haboudane 2002) with
-  ``LCC = a·ln(TCARI/OSAVI) + b``; the red-edge variant ``TCARIOSAVI705`` (B06/B05) can be
-  selected by the parameter file.
+* LCC (µg/cm²) from a chlorophyll ratio with ``LCC = a·ln(ratio) + b``. The parameter file
+  names the ratio (``lcc_index``, chosen by the calibration among ``TCARIOSAVI`` — Haboudane
+  2002 —, its red-edge variant ``TCARIOSAVI705`` and ``MCARIOSAVI705``, all B05/B06-based in
+  their 705 forms); the shipped file uses **MCARI/OSAVI705** (spyndex ``MCARIOSAVI705``).
 
 g, α, WDVI∞, a, b are calibrated against the simulator's true LAI and Cab
 (:mod:`agrostress.preprocess.calibrate`) and stored, versioned, in
 ``photochemical_params.json``. Outputs are clipped to physical ranges; non-finite inputs give
-NaN. LCC is only meaningful where there is canopy (LAI ≳ 0.5): over bare soil TCARI/OSAVI
+NaN. LCC is only meaningful where there is canopy (LAI ≳ 0.5): over bare soil the ratio
 measures the soil, not leaves.
 """
 
@@ -102,7 +103,7 @@ class PhotochemicalFilter:
         return x
 
     def ratio(self, bands: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The chlorophyll ratio TCARI/OSAVI (or its red-edge variant)."""
+        """The chlorophyll ratio named by ``lcc_index`` (MCARI/OSAVI705 in the shipped file)."""
         return compute_index(self.params.lcc_index, bands)
 
     def lcc(self, bands: Mapping[str, np.ndarray]) -> np.ndarray:
