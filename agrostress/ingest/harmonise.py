@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agrostress.cube import BOA_ADD_OFFSET, dn_to_reflectance
+from agrostress.cube import BOA_ADD_OFFSET, QUANTIFICATION_VALUE, dn_to_reflectance
 
 LOGGER = logging.getLogger("agrostress.ingest")
 
@@ -130,9 +130,17 @@ def check_offset(
     return OffsetDecision(new, f"pixel check overruled metadata ({decision.reason})", True)
 
 
-def harmonise(dn: np.ndarray, decision: OffsetDecision) -> np.ndarray:
-    """DN (any shape, 0 = no data, may be float with NaN) → float32 reflectance."""
+def harmonise(dn: np.ndarray, decision: OffsetDecision,
+              valid: np.ndarray | None = None) -> np.ndarray:
+    """DN (any shape, 0 = no data, may be float with NaN) → float32 reflectance.
+
+    ``valid`` (broadcastable to ``dn``, e.g. a dataMask of (y, x)): where given, it alone says
+    where there is data, and DN 0 inside it is a valid dark value (harmonised service output
+    clamps to 0) rather than no data."""
     dn = np.asarray(dn)
+    if valid is not None:
+        out = (dn.astype(np.float32) + np.float32(decision.offset)) / np.float32(QUANTIFICATION_VALUE)
+        return np.where(valid, out, np.float32(np.nan)).astype(np.float32)
     if np.issubdtype(dn.dtype, np.floating):
         nan = ~np.isfinite(dn)
         out = dn_to_reflectance(np.where(nan, 0, dn), offset=decision.offset)

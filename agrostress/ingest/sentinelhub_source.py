@@ -196,6 +196,7 @@ class SentinelHubSource:
         refl = np.full((len(days), *shape), np.nan, dtype=np.float32)
         scl = np.zeros((len(days), aoi.height, aoi.width), dtype=np.uint8)
         pending: dict[int, np.ndarray] = {}  # DN of days whose tiles are still arriving
+        has_data: dict[int, np.ndarray] = {}  # their dataMask
         missing = {d: len(tiles) for d in range(len(days))}
         offsets: list[float] = [0.0] * len(days)
         batch = max(1, self.settings.sh_max_threads * 2)
@@ -206,13 +207,16 @@ class SentinelHubSource:
                 self._request(cfg, collection, aoi, tiles[jobs[i][1]], days[jobs[i][0]]["day"])
                 for i in idx
             ]
-            arrays = self._download(client, requests, [tiles[jobs[i][1]] for i in idx])
+            arrays = self._download_reauth(cfg, client, requests,
+                                           [tiles[jobs[i][1]] for i in idx])
             for i, arr in zip(idx, arrays, strict=True):
                 d, t = jobs[i]
                 r0, c0, h, w = tiles[t]
                 valid = arr[-1] > 0
                 dn = pending.setdefault(d, np.zeros(shape, dtype=np.uint16))
+                ok = has_data.setdefault(d, np.zeros(shape[1:], dtype=bool))
                 dn[:, r0 : r0 + h, c0 : c0 + w] = np.where(valid, arr[: len(BANDS)], 0)
+                ok[r0 : r0 + h, c0 : c0 + w] = valid
                 scl[d, r0 : r0 + h, c0 : c0 + w] = np.where(valid, arr[len(BANDS)], 0)
                 missing[d] -= 1
                 if missing[d] == 0:  # day complete: harmonise and free its DN
@@ -223,7 +227,9 @@ class SentinelHubSource:
                         scene=f"sentinelhub {days[d]['day']}",
                         enabled=self.settings.ingest_offset_check,
                     )
-                    refl[d] = harmonise(pending.pop(d), decision)
+                    # dataMask, not DN 0, says where there is data: harmonised values of
+                    # dark pixels (water, deep shadow) are clamped to DN 0 and stay valid
+                    refl[d] = harmonise(pending.pop(d), decision, valid=has_data.pop(d))
                     offsets[d] = decision.offset
             report(progress, "download", idx[-1] + 1, len(jobs))
         return finalize_cube(
@@ -256,7 +262,9 @@ class SentinelHubSource:
         flt = f"eo:cloud_cover <= {maxcc:g}" if maxcc < 100 else None
         features = list(catalog.search(collection, time=(t0, t1), bbox=bbox, filter=flt, limit=100))
         if not features:
-            anytime = catalog.search(collection, bbox=bbox, limit=1)
+            # the published Catalogue API requires a datetime: the whole mission so far
+            ever = (dt.datetime(2015, 6, 23), dt.datetime.now(dt.UTC).replace(tzinfo=None))
+            anytime = catalog.search(collection, time=ever, bbox=bbox, limit=1)
             if next(iter(anytime), None) is None:
                 raise CoverageError(
                     f"Sentinel Hub has no Sentinel-2 L2A scene over the AOI at any time "
@@ -314,6 +322,23 @@ class SentinelHubSource:
             config=cfg,
         )
         return req.download_list[0]
+
+    def _download_reauth(
+        self, cfg: Any, client: Any, requests: list[Any], tiles: list[tuple[int, int, int, int]]
+    ) -> list[np.ndarray]:
+        """:meth:`_download`, re-authenticating once when the service answers 401 mid-run (a
+        token revoked or expired early); a second 401 is a credentials error."""
+        from sentinelhub import SentinelHubSession
+        from sentinelhub.exceptions import DownloadFailedException
+
+        try:
+            return self._download(client, requests, tiles)
+        except DownloadFailedException as e:
+            if _status(e) != 401:
+                raise
+            LOGGER.warning("sentinelhub: 401 mid-run, fetching a new token and retrying once")
+            client.session = SentinelHubSession(config=cfg)
+            return self._download(client, requests, tiles)
 
     def _download(
         self, client: Any, requests: list[Any], tiles: list[tuple[int, int, int, int]]
@@ -415,10 +440,13 @@ def translate_error(exc: Exception, base_url: str) -> IngestError:
     response = getattr(req_exc, "response", None)
     status = getattr(response, "status_code", None)
     if status in (401, 403):
+        text = _server_message(response)
+        if status == 403 and any(w in text.lower() for w in QUOTA_WORDS):
+            return UpstreamError(f"Sentinel Hub refused the request (403): {text}")
         return CredentialsError(
-            f"Sentinel Hub answered {status} ({'unauthorised' if status == 401 else 'forbidden'}) "
-            f"at {getattr(response, 'url', base_url)}: check the credentials and that the "
-            "account may use the Process/Catalogue APIs"
+            f"Sentinel Hub answered {status} ({'unauthorised' if status == 401 else 'forbidden'}"
+            f": {text}) at {getattr(response, 'url', base_url)}: check the credentials and that "
+            "the account may use the Process/Catalogue APIs"
         )
     if status is not None and 400 <= status < 500:
         text = _server_message(response)
@@ -435,6 +463,18 @@ def translate_error(exc: Exception, base_url: str) -> IngestError:
     if isinstance(req_exc, requests.RequestException) or isinstance(exc, DownloadFailedException):
         return UpstreamError(f"Sentinel Hub unreachable or failing ({base_url}): {exc}")
     return UpstreamError(f"Sentinel Hub ingestion failed: {type(exc).__name__}: {exc}")
+
+
+#: words of a 403 that is about the account's allowance, not its credentials
+QUOTA_WORDS = ("quota", "exceeded", "limit", "processing units", "insufficient")
+
+
+def _status(exc: Exception) -> int | None:
+    """The HTTP status behind a sentinelhub-py download error (None without a response)."""
+    from sentinelhub.exceptions import DownloadFailedException
+
+    req_exc = exc.request_exception if isinstance(exc, DownloadFailedException) else exc
+    return getattr(getattr(req_exc, "response", None), "status_code", None)
 
 
 def _server_message(response: Any) -> str:

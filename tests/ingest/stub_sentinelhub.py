@@ -27,7 +27,7 @@ import xarray as xr
 from pyproj import Transformer
 from shapely.geometry import box, mapping, shape
 
-from agrostress.cube import BANDS, reflectance_to_dn
+from agrostress.cube import BANDS
 
 CLIENT_ID = "agrostress-test-client"
 CLIENT_SECRET = "agrostress-test-secret"
@@ -223,7 +223,10 @@ class StubSentinelHub:
             if r1 > r0 and c1 > c0:
                 refl = self.cube["reflectance"].values[i, :, r0:r1, c0:c1]
                 scl = self.cube["scl"].values[i, r0:r1, c0:c1]
-                dn = reflectance_to_dn(refl, offset=0.0)  # harmonizeValues: offset removed
+                # harmonizeValues: offset removed, values clamped at 0 — a valid dark pixel
+                # (water, deep shadow) is DN 0 with dataMask 1, as the service sends it
+                dn = np.where(np.isfinite(refl), np.clip(np.round(np.nan_to_num(refl) * 10000),
+                                                         0, 65535), 0).astype(np.uint16)
                 mask = (scl != 0).astype(np.uint16)
                 sl = (slice(r0 - row0, r1 - row0), slice(c0 - col0, c1 - col0))
                 arr[(slice(0, len(BANDS)), *sl)] = dn * mask

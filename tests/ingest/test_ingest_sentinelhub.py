@@ -108,11 +108,65 @@ def test_repeated_500_fails_after_max_attempts(stub, aoi_dict, tmp_path) -> None
     _assert_no_output(out)
 
 
-@pytest.mark.parametrize("code", [401, 403])
-def test_rejected_on_process_api(stub, aoi, code) -> None:
-    stub.fail("process", shs.status(code))
-    with pytest.raises(CredentialsError, match=str(code)):
+def test_forbidden_on_process_api_is_a_credentials_error(stub, aoi) -> None:
+    stub.fail("process", shs.status(403))
+    with pytest.raises(CredentialsError, match="403.*stub answered 403"):  # the service's words
         _fetch(stub, aoi, sh_max_threads=1)
+
+
+def test_quota_exceeded_keeps_the_service_message(stub, aoi) -> None:
+    """A 403 about the account's allowance is not a credentials problem."""
+    stub.fail("process", shs.status(403, {"error": {
+        "status": 403, "reason": "Forbidden",
+        "message": "Your processing units quota has been exceeded"}}))
+    with pytest.raises(UpstreamError, match="quota has been exceeded") as err:
+        _fetch(stub, aoi, sh_max_threads=1)
+    assert not isinstance(err.value, CredentialsError)
+    assert "credentials" not in str(err.value)
+
+
+def test_token_revoked_mid_run_reauthenticates_once(stub, cube, aoi) -> None:
+    """A 401 in the middle of the downloads: one new token, then the run goes on."""
+    stub.fail("process", shs.status(401))
+    ds = _fetch(stub, aoi, sh_max_threads=1)
+    times, refl, _ = expected_on_aoi(cube, aoi)
+    np.testing.assert_array_equal(ds["reflectance"].values, refl)
+    assert stub.count("token") == 2
+
+
+def test_persistent_401_is_a_credentials_error(stub, aoi) -> None:
+    stub.persistent["process"] = shs.status(401)
+    with pytest.raises(CredentialsError, match="401"):
+        _fetch(stub, aoi, sh_max_threads=1)
+    assert stub.count("token") == 2  # re-authenticated once, not in a loop
+
+
+def test_valid_dark_pixels_stay_data(cube, aoi, insecure_oauth) -> None:
+    """Harmonised DN 0 with dataMask 1 (water, deep shadow) is reflectance 0, not no data."""
+    dark = cube.copy(deep=True)
+    refl = dark["reflectance"].values
+    valid = dark["scl"].values != 0
+    r = int(np.searchsorted(-dark["y"].values, -aoi.y[len(aoi.y) // 2]))
+    c = int(np.searchsorted(dark["x"].values, aoi.x[len(aoi.x) // 2]))
+    rows, cols = slice(r - 1, r + 2), slice(c - 1, c + 2)  # the middle of the AOI
+    block = (slice(None), slice(None), rows, cols)
+    refl[block] = np.where(valid[:, None, rows, cols], 0.0, refl[block])
+    dark["reflectance"] = (dark["reflectance"].dims, refl)
+    with shs.running(dark) as server:
+        ds = _fetch(server, aoi, sh_max_threads=1)
+    _, want, _ = expected_on_aoi(dark, aoi)
+    got = ds["reflectance"].values
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))  # no data where none is
+    assert (got[np.isfinite(want) & (want == 0)] == 0).all() and (want == 0).any()
+
+
+def test_coverage_probe_sends_a_datetime(stub, aoi) -> None:
+    """The published Catalogue API requires ``datetime``: the any-time probe sends one too."""
+    stub.cloud_cover = [100.0] * len(stub.cloud_cover)
+    with pytest.raises(EmptyCatalogueError):
+        _fetch(stub, aoi, ingest_max_cloud_cover=5)
+    bodies = [body for endpoint, body in stub.calls if endpoint == "search"]
+    assert len(bodies) >= 2 and all(b.get("datetime") for b in bodies)
 
 
 def test_bad_secret_is_a_credentials_error(stub, aoi_dict, tmp_path) -> None:
