@@ -21,6 +21,7 @@ from . import (  # noqa: F401  (imports register the operators)
     fourier,
     hyperzzw,
     inception_dw,
+    linear_attention,
     lka,
     local_attention,
     long_conv,

@@ -125,6 +125,32 @@ def test_local_attention_matches_definition_and_is_local() -> None:
     assert not torch.allclose(op(x2)[..., 6:], op(x)[..., 6:])
 
 
+def test_linear_attention_matches_its_definition() -> None:
+    """TransNormer's NormAttention: φ(Q)(φ(K)ᵀV) per head with φ = 1 + elu, no softmax and no
+    scaling, then LayerNorm and the output projection; the linear and dense orders agree."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 13)
+    lin = create_op("linear_attention", channels=8, heads=2, path="linear")
+    dense = create_op("linear_attention", channels=8, heads=2, path="dense")
+    dense.load_state_dict(lin.state_dict())
+    torch.testing.assert_close(lin(x), dense(x), atol=1e-4, rtol=1e-4)
+    t = x.transpose(1, 2)  # (B, N, C)
+    q, k, v = lin.qkv(t).chunk(3, dim=-1)
+    heads = []
+    for h in range(2):
+        sl = slice(4 * h, 4 * h + 4)
+        a = (F.elu(q[..., sl]) + 1) @ (F.elu(k[..., sl]) + 1).transpose(1, 2)  # no softmax
+        heads.append(a @ v[..., sl])
+    want = lin.proj(lin.norm(torch.cat(heads, dim=-1))).transpose(1, 2)
+    torch.testing.assert_close(lin(x), want, atol=1e-4, rtol=1e-4)
+    two = create_op("linear_attention", channels=8, dims=2)
+    assert two(torch.randn(2, 8, 5, 6)).shape == (2, 8, 5, 6)
+    with pytest.raises(ValueError, match="path"):
+        create_op("linear_attention", channels=8, path="fft")
+
+
 def test_local_attention_2d_window() -> None:
     op = create_op("local_attention", channels=8, dims=2, window=3)
     x = torch.randn(1, 8, 6, 6)

@@ -26,6 +26,7 @@ REQUIRED = {
     "spartan",
     "hyperzzw",
     "local_attention",
+    "linear_attention",
 }
 
 
@@ -54,6 +55,7 @@ def test_dims_filter() -> None:
         "lsconv",
         "spartan",
         "local_attention",
+        "linear_attention",
     } <= two
 
 
