@@ -84,6 +84,8 @@ from agrostress.preprocess.grid import check_overlap, day_of_year
 from agrostress.preprocess.mask import scl_valid
 from agrostress.preprocess.reference import Reference, ReferenceSampler, position_priority
 
+MIN_VALID_SHARE = 0.25
+"""Fields with a smaller share of valid pixels get no call (too little data)."""
 TRAJECTORY_FEATURES: tuple[str, ...] = ("NDVI", "PSRI", "LCC")
 FORMAT = "agrostress-analysis/1"
 
@@ -269,7 +271,7 @@ def analyse(
     explain_config: ExplainConfig | None = None,
     seed: int = 0,
     trajectory_features: Sequence[str] | None = TRAJECTORY_FEATURES,
-    min_valid_share: float = 0.25,
+    min_valid_share: float = MIN_VALID_SHARE,
     halo: int | None = None,
     decision: DecisionPolicy | None = None,
     reference: Reference | None = None,

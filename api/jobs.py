@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import inspect
 import json
 import logging
 import os
@@ -97,11 +96,8 @@ def default_core() -> tuple[Core | None, str | None]:
         from pipelines.ingest import fetch_cube
     except ImportError as e:  # pragma: no cover - broken install
         return None, f"cannot import the core path: {e}"
-    analyse = getattr(analysis, "analyse", None)
-    write_outputs = getattr(analysis, "write_outputs", None)
-    if not callable(analyse) or not callable(write_outputs):
-        return None, "agrostress.analysis.analyse / write_outputs are not available"
-    return Core(fetch_cube, analyse, write_outputs, analysis.request_reference), None
+    return Core(fetch_cube, analysis.analyse, analysis.write_outputs,
+                analysis.request_reference), None
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
@@ -444,14 +440,6 @@ class JobRunner:
             raise ValueError("invalid analysis id")
         return self.analyses_dir / analysis_id
 
-    def _write_options(self) -> dict[str, Any]:
-        """``plots=`` when the core's write_outputs takes it (an addition to the contract)."""
-        try:
-            params = inspect.signature(self.core.write_outputs).parameters  # type: ignore[union-attr]
-        except (TypeError, ValueError):
-            return {}
-        return {"plots": self.settings.api_plots} if "plots" in params else {}
-
     def _write(
         self,
         analysis_id: str,
@@ -463,7 +451,7 @@ class JobRunner:
         tmp = self.analyses_dir / f".{analysis_id}.{uuid.uuid4().hex[:8]}.tmp"
         tmp.mkdir(parents=True)
         try:
-            self.core.write_outputs(result, tmp, **self._write_options())  # type: ignore[union-attr]
+            self.core.write_outputs(result, tmp, plots=self.settings.api_plots)  # type: ignore[union-attr]
             bounds = None
             if (tmp / "stress_map.tif").is_file():
                 zones = class_zones(tmp / "stress_map.tif", list(served.card.class_names))

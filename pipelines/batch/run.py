@@ -137,7 +137,7 @@ def run_batch(
     model_dir = Path(model_dir or settings.model_dir).resolve()
     model = load(model_dir)
     halo = int(model.context) + max(
-        int(model.mask_policy.dilation), int(getattr(settings, "cloud_dilation_px", 0))
+        int(model.mask_policy.dilation), int(settings.cloud_dilation_px)
     )
     src = get_source(source, settings)
     field_table = None
@@ -585,10 +585,8 @@ def _finish(
 
 def _class_sidecars(cog: Path, class_names: list[str]) -> None:
     """QGIS style and GDAL category names next to the class mosaic (as for single maps)."""
-    try:
-        from agrostress.outputs import write_class_sidecars
-    except ImportError:  # pragma: no cover - older core
-        return
+    from agrostress.outputs import write_class_sidecars
+
     write_class_sidecars(cog, class_names)
 
 

@@ -7,7 +7,6 @@ table is written as GeoParquet and GeoPackage (layer ``fields``), atomically.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -162,7 +161,7 @@ def summarise_pixels(
     from agrostress import analysis
 
     if min_valid_share is None:
-        min_valid_share = inspect.signature(analysis.analyse).parameters["min_valid_share"].default
+        min_valid_share = analysis.MIN_VALID_SHARE
     npx = classes.shape[0]
     rows = analysis.field_summaries(  # one field: every pixel belongs to field 1
         np.ones((1, npx), np.int32),

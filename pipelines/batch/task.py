@@ -14,7 +14,6 @@ one thread each by default, so once per worker process).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import os
 import socket
@@ -153,7 +152,7 @@ def run_tile(job: TileJob) -> dict[str, Any]:
     target = Path(job.tiles_dir) / job.tile_id
     with atomic_path(target) as tmp:
         tmp.mkdir()
-        written = _write_outputs(core, result, tmp)
+        written = core.write_outputs(result, tmp, plots=False)
         outputs = {str(k): Path(p).name for k, p in dict(written).items()}
         missing = [k for k in REQUIRED_OUTPUTS if k not in outputs]
         if missing:
@@ -207,17 +206,6 @@ def _peak_rss_mb() -> float | None:
         return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
     except (ImportError, OSError):  # pragma: no cover - Windows
         return None
-
-
-def _write_outputs(core: Any, result: Any, folder: Path) -> dict[str, Any]:
-    """The core path's writer, without the optional plots when it can skip them."""
-    try:
-        params = inspect.signature(core.write_outputs).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        params = {}
-    if "plots" in params:
-        return dict(core.write_outputs(result, folder, plots=False))
-    return dict(core.write_outputs(result, folder))
 
 
 def crop_result(result: Any, row: int, col: int, h: int, w: int) -> Any:

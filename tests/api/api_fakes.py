@@ -108,7 +108,7 @@ def fake_analyse(cube: Any, model: Any, *, fields: Any, explain: bool, method: s
                            meta={"decision": {"priors": "fake"}, "reference": None})
 
 
-def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
+def write_outputs(result: Any, out_dir: Path, *, plots: bool = True) -> dict[str, Path]:
     out_dir = Path(out_dir)
     aoi = result.aoi
     arr = np.asarray(result.classes.values, dtype=np.uint8)
