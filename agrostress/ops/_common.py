@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -359,3 +360,30 @@ def reparameterize_model(module: nn.Module) -> nn.Module:
     if hasattr(module, "reparameterize"):
         module.reparameterize()
     return module
+
+
+def head_count(channels: int, heads: int | None) -> int:
+    """Attention heads: ``heads`` (default ``channels // 16``, at least 1), lowered until it
+    divides ``channels``."""
+    h = heads or max(1, channels // 16)
+    while channels % h:
+        h -= 1
+    return h
+
+
+def qkv_heads(x: Tensor, qkv: nn.Linear, heads: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``(B, C, *spatial)`` → queries, keys, values ``(B, heads, N, C / heads)`` through the
+    fused projection ``qkv`` (tokens: the flattened spatial positions)."""
+    bsz, c = x.shape[:2]
+    t = x.flatten(2).transpose(1, 2)  # (B, N, C)
+    q, k, v = qkv(t).view(bsz, t.shape[1], 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    return q, k, v
+
+
+def merge_heads(o: Tensor, like: Tensor, out: Callable[[Tensor], Tensor]) -> Tensor:
+    """Head outputs ``(B, heads, N, d)`` → ``out`` over the channels → ``like``'s layout
+    ``(B, C, *spatial)``."""
+    bsz, c = like.shape[:2]
+    y = out(o.transpose(1, 2).reshape(bsz, -1, c))
+    return y.transpose(1, 2).reshape(like.shape)
+

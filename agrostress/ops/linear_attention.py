@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._common import head_count, merge_heads, qkv_heads
 from .registry import register_op
 
 __all__ = ["LinearAttention"]
@@ -44,10 +45,7 @@ class LinearAttention(nn.Module):
         super().__init__()
         if path not in ("auto", "linear", "dense"):
             raise ValueError(f"path must be auto, linear or dense, got {path!r}")
-        h = heads or max(1, channels // 16)
-        while channels % h:
-            h -= 1
-        self.dims, self.heads, self.path = dims, h, path
+        self.dims, self.heads, self.path = dims, head_count(channels, heads), path
         self.qkv = nn.Linear(channels, 3 * channels, bias=qkv_bias)
         self.norm = nn.LayerNorm(channels)
         self.proj = nn.Linear(channels, channels)
@@ -65,11 +63,6 @@ class LinearAttention(nn.Module):
         return q @ (k.transpose(-1, -2) @ v)
 
     def forward(self, x: Tensor) -> Tensor:
-        bsz, c = x.shape[:2]
-        spatial = tuple(x.shape[2:])
-        t = x.flatten(2).transpose(1, 2)  # (B, N, C)
-        n, h = t.shape[1], self.heads
-        q, k, v = self.qkv(t).view(bsz, n, 3, h, c // h).permute(2, 0, 3, 1, 4)
-        o = self.attend(q, k, v, self._path(n, c // h))
-        o = self.proj(self.norm(o.transpose(1, 2).reshape(bsz, n, c)))
-        return o.transpose(1, 2).reshape(bsz, c, *spatial)
+        q, k, v = qkv_heads(x, self.qkv, self.heads)
+        o = self.attend(q, k, v, self._path(q.shape[2], q.shape[3]))
+        return merge_heads(o, x, lambda t: self.proj(self.norm(t)))

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._common import head_count, merge_heads, qkv_heads
 from .registry import register_op
 
 __all__ = ["LocalAttention"]
@@ -50,9 +51,7 @@ class LocalAttention(nn.Module):
         qkv_bias: bool = True,
     ) -> None:
         super().__init__()
-        h = heads or max(1, channels // 16)
-        while channels % h:
-            h -= 1
+        h = head_count(channels, heads)
         self.dims, self.heads, self.radius = dims, h, window // 2
         self.qkv = nn.Linear(channels, 3 * channels, bias=qkv_bias)
         self.proj = nn.Linear(channels, channels)
@@ -68,13 +67,8 @@ class LocalAttention(nn.Module):
         return bias.masked_fill(~inside, float("-inf"))
 
     def forward(self, x: Tensor) -> Tensor:
-        bsz, c = x.shape[:2]
-        spatial = tuple(x.shape[2:])
-        t = x.flatten(2).transpose(1, 2)  # (B, N, C)
-        n, h = t.shape[1], self.heads
-        q, k, v = self.qkv(t).view(bsz, n, 3, h, c // h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv_heads(x, self.qkv, self.heads)
         o = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=self.attn_bias(spatial, x.device, x.dtype)
+            q, k, v, attn_mask=self.attn_bias(tuple(x.shape[2:]), x.device, x.dtype)
         )
-        o = self.proj(o.transpose(1, 2).reshape(bsz, n, c))
-        return o.transpose(1, 2).reshape(bsz, c, *spatial)
+        return merge_heads(o, x, self.proj)
