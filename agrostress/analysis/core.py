@@ -1,0 +1,312 @@
+"""The core path: :func:`analyse` classifies every pixel of a cube tile by tile, summarises
+per field and optionally explains."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from agrostress.analysis.checks import check_compatible
+from agrostress.analysis.explanations import explain_candidates
+from agrostress.analysis.fields import (
+    grid_transform,
+    pixel_area_m2,
+    prepare_fields,
+    rasterise_fields,
+)
+from agrostress.analysis.references import scene_reference
+from agrostress.analysis.result import FORMAT, AnalysisResult
+from agrostress.analysis.sampling import Candidates, candidate_inputs, lowest_per_group
+from agrostress.analysis.summaries import field_summaries, plain_value, scene_totals
+from agrostress.analysis.trajectories import field_trajectories
+from agrostress.cube import NODATA, UNCERTAIN_CODE, cube_crs, validate
+from agrostress.decision import (
+    DecisionPolicy,
+    apply_priors,
+    training_prior,
+    uncertain_pixels,
+)
+from agrostress.explain import (
+    ExplainConfig,
+    check_method,
+)
+from agrostress.preprocess import FeatureSpec, feature_stack
+from agrostress.preprocess.grid import day_of_year
+from agrostress.preprocess.mask import scl_valid
+from agrostress.preprocess.reference import Reference, position_priority
+
+MIN_VALID_SHARE = 0.25
+"""Fields with a smaller share of valid pixels get no call (too little data)."""
+TRAJECTORY_FEATURES: tuple[str, ...] = ("NDVI", "PSRI", "LCC")
+
+
+
+
+def analyse(
+    cube: xr.Dataset,
+    model: Any,
+    *,
+    fields: Any | None = None,
+    explain: bool = False,
+    method: str = "ig",
+    tile: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+    explain_pixels: int = 32,
+    explain_config: ExplainConfig | None = None,
+    seed: int = 0,
+    trajectory_features: Sequence[str] | None = TRAJECTORY_FEATURES,
+    min_valid_share: float = MIN_VALID_SHARE,
+    halo: int | None = None,
+    decision: DecisionPolicy | None = None,
+    reference: Reference | None = None,
+) -> AnalysisResult:
+    """Classify every pixel of ``cube`` with ``model``, summarise per field, optionally explain.
+
+    Additions to the contract:
+
+    * ``explain_pixels``: pixels explained per field (per predicted class when there are no
+      fields), chosen by a seeded hash of their position among valid pixels (tile-independent);
+    * ``explain_config``: :class:`agrostress.explain.ExplainConfig` (IG steps, batch, float64,
+      tolerance, …; its ``method`` is overridden by ``method``), ``seed`` its seed;
+    * ``trajectory_features``: features whose per-field mean series are kept for the trajectory
+      plot (None/empty: skip);
+    * ``min_valid_share``: fields with a smaller share of valid pixels get ``call=None``;
+    * ``halo``: override the tile halo (default ``model.context`` + the cloud-mask dilation);
+    * ``decision``: priors and abstention (:class:`agrostress.decision.DecisionPolicy`, the
+      default when None); pixels and fields the model does not know are called "uncertain".
+
+    Models that judge against a reference get the scene's (the winter-cereal-like pixels of
+    the fields, or of the whole cube without fields; :mod:`agrostress.preprocess.reference`),
+    or their built-in one when the request holds too little wheat; ``meta["reference"]``
+    says which. ``reference`` overrides it (e.g. one built from a buffer around a lone field
+    with :func:`request_reference`).
+
+    Pixel models give results identical to a single pass for any ``tile``; spatial models
+    (``model.context > 0``) are exact when their receptive field fits in ``halo``.
+    """
+    t_start = time.perf_counter()
+    cube = validate(cube)
+    check_compatible(cube, model)
+    method = check_method(method)
+    if explain and not model.is_torch:
+        raise ValueError(
+            f"explanations need a torch model; {model.card.architecture!r} is not differentiable"
+        )
+    if tile < 8:
+        raise ValueError(f"tile must be ≥ 8 pixels, got {tile}")
+    crs = cube_crs(cube)
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    transform = grid_transform(cube)
+    names = [str(c) for c in model.card.class_names]
+    n_cls = len(names)
+    policy, reg = model.mask_policy, model.regularisation
+    doys_obs, year = day_of_year(cube["time"].values)
+    context = int(model.context)
+    pad = context + (policy.dilation if policy.grown else 0) if halo is None else int(halo)
+
+    # fields: polygons (rasterised) win over the cube's field_id layer
+    gdf = None
+    if fields is not None:
+        gdf = prepare_fields(fields, crs)
+        findex = rasterise_fields(gdf, (ny, nx), transform)
+        if not findex.any():
+            raise ValueError("no field polygon overlaps the cube")
+        field_ids: list[Any] = [plain_value(v) for v in gdf["field_id"]]
+    elif "field_id" in cube:
+        raw = np.asarray(cube["field_id"].transpose("y", "x").values)
+        ids = np.unique(raw[raw > 0])
+        findex = np.zeros(raw.shape, dtype=np.int32)
+        inside = raw > 0
+        findex[inside] = np.searchsorted(ids, raw[inside]) + 1
+        field_ids = [int(v) for v in ids]
+    else:
+        findex = None
+        field_ids = []
+    n_fields = len(field_ids)
+    decision = decision or DecisionPolicy()
+    trained = training_prior(model.card.calibration, names)
+
+    tiles = [(y0, min(ny, y0 + tile), x0, min(nx, x0 + tile))
+             for y0 in range(0, ny, tile) for x0 in range(0, nx, tile)]
+    keep_vars = [v for v in ("reflectance", "scl") if v in cube]
+    clock = dict.fromkeys(("read", "preprocess", "reference", "model", "trajectories",
+                           "explain"), 0.0)
+    if model.uses_reference:
+        tic = time.perf_counter()
+        if reference is None:
+            reference = scene_reference(cube[keep_vars], model, tiles, pad, findex, year, seed)
+        model.set_reference(reference.series)
+        clock["reference"] = time.perf_counter() - tic
+    else:
+        reference = None
+
+    # outputs, filled tile by tile
+    proba = np.full((n_cls, ny, nx), np.nan, dtype=np.float32)
+    bad = np.ones((ny, nx), dtype=bool)
+    unsure = np.zeros((ny, nx), dtype=bool)
+    traj_spec = FeatureSpec.parse(list(trajectory_features)) if trajectory_features else None
+    G = len(model.grid)
+    if traj_spec is not None:
+        K = len(traj_spec)
+        t_sum = np.zeros((n_fields + 1, G, K))
+        t_sq = np.zeros((n_fields + 1, G, K))
+        t_cnt = np.zeros(n_fields + 1)
+        c_sum = np.zeros((n_cls, G, K))
+        c_sq = np.zeros((n_cls, G, K))
+        c_cnt = np.zeros(n_cls)
+    cand = Candidates(k=max(0, int(explain_pixels))) if explain else None
+    total_steps = len(tiles) + (1 if explain else 0)
+    for done, (y0, y1, x0, x1) in enumerate(tiles, start=1):
+        ya, yb, xa, xb = max(0, y0 - pad), min(ny, y1 + pad), max(0, x0 - pad), min(nx, x1 + pad)
+        tic = time.perf_counter()
+        sub = cube[keep_vars].isel(y=slice(ya, yb), x=slice(xa, xb)).load()
+        clock["read"] += time.perf_counter() - tic
+        inner = (slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa))
+        refl = np.asarray(sub["reflectance"].transpose("time", "band", "y", "x").values)
+        scl = np.asarray(sub["scl"].transpose("time", "y", "x").values)
+        ok = scl_valid(scl, policy) & np.isfinite(refl).all(axis=1)
+        if ok.any():  # else: every pixel of the tile stays nodata
+            tic = time.perf_counter()
+            fs = feature_stack(sub, model.spec, model.grid, policy, regularisation=reg, year=year)
+            f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
+            tile_bad = np.asarray(fs["insufficient_data"].values)
+            clock["preprocess"] += time.perf_counter() - tic
+            tic = time.perf_counter()
+            p = apply_priors(model.predict_proba_image(f).astype(np.float32), names,
+                             decision.priors, trained)
+            ood = model.ood_score_image(f[(slice(None), slice(None), *inner)])
+            clock["model"] += time.perf_counter() - tic
+            p_in, bad_in = p[(slice(None), *inner)], tile_bad[inner]
+            p_in[:, bad_in] = np.nan
+            proba[:, y0:y1, x0:x1] = p_in
+            bad[y0:y1, x0:x1] = bad_in
+            unsure[y0:y1, x0:x1] = uncertain_pixels(p_in, ood, decision) & ~bad_in
+            fidx = findex[y0:y1, x0:x1] if findex is not None else None
+            cls_in = np.where(bad_in, -1, np.nan_to_num(p_in).argmax(axis=0))
+            tic = time.perf_counter()
+            if traj_spec is not None:
+                tf = feature_stack(sub, traj_spec, model.grid, policy, regularisation=reg,
+                                   year=year)
+                tv = np.asarray(tf["features"].transpose("y", "x", "doy", "feature").values)[inner]
+                good = ~bad_in & np.isfinite(tv).all(axis=(-1, -2))
+                v = tv[good].astype(np.float64)
+                if fidx is not None:
+                    g = fidx[good]
+                    np.add.at(t_sum, g, v)
+                    np.add.at(t_sq, g, v * v)
+                    t_cnt += np.bincount(g, minlength=n_fields + 1)
+                cg = cls_in[good]
+                np.add.at(c_sum, cg, v)
+                np.add.at(c_sq, cg, v * v)
+                c_cnt += np.bincount(cg, minlength=n_cls)
+            clock["trajectories"] += time.perf_counter() - tic
+            if cand is not None and cand.k:
+                group = (fidx - 1) if fidx is not None else cls_in
+                rr, cc = np.nonzero(~bad_in & (group >= 0))
+                if rr.size:
+                    gy, gx = rr + y0, cc + x0
+                    pr = position_priority(gy, gx, nx, seed)
+                    grp = group[rr, cc].astype(np.int64)
+                    # pre-trim within the tile before cutting out features
+                    sel = lowest_per_group(pr, grp, cand.k)
+                    xs = candidate_inputs(f, rr[sel] + inner[0].start, cc[sel] + inner[1].start, context,
+                                 (ya, yb, xa, xb), (ny, nx))
+                    cand.add(pr[sel], grp[sel], gy[sel], gx[sel], xs)
+        if progress:
+            progress(done, total_steps)
+
+    classes = np.where(bad, NODATA, np.where(unsure, UNCERTAIN_CODE,
+                                             np.nan_to_num(proba).argmax(axis=0)))
+    classes = classes.astype(np.uint8)
+    confidence = np.where(bad, np.nan, np.nanmax(np.where(bad, 0, proba), axis=0))
+    confidence = confidence.astype(np.float32)
+    area_m2, approx = pixel_area_m2(cube, crs)
+
+    labels = np.asarray(cube["label"].transpose("y", "x").values) if "label" in cube else None
+    field_rows = field_summaries(
+        findex, field_ids, proba, classes, labels, names, area_m2, min_valid_share, gdf,
+        decision,
+    )
+    totals = scene_totals(classes, names, area_m2, approx)
+
+    dates = [(pd.Timestamp(year=year, month=1, day=1) + pd.Timedelta(days=int(d) - 1))
+             .strftime("%Y-%m-%d") for d in model.grid.doys]
+    trajectories = None
+    if traj_spec is not None:
+        trajectories = field_trajectories(
+            traj_spec, model.grid.doys, dates, field_ids, field_rows, t_sum, t_sq, t_cnt,
+            c_sum, c_sq, c_cnt, names,
+        )
+
+    coords = {"y": cube["y"].values, "x": cube["x"].values}
+    ref = cube["spatial_ref"]
+
+    def da(values: np.ndarray, dims: tuple[str, ...], name: str, **extra: Any) -> xr.DataArray:
+        out = xr.DataArray(values, dims=dims, coords={**coords, **extra}, name=name)
+        return out.assign_coords(spatial_ref=ref.variable)
+
+    attributions = None
+    if explain:
+        tic = time.perf_counter()
+        cfg = explain_config or ExplainConfig()
+        cfg = ExplainConfig(**{**cfg.__dict__, "method": method, "seed": seed})
+        shift = None if not decision.priors else np.log(
+            np.array([decision.priors[n] / trained[n] for n in names]))
+        attributions = explain_candidates(
+            model, cand, cfg, field_ids, field_rows, proba, classes, names, dates, n_fields,
+            shift,
+        )
+        for key in ("evidence", "evidence_rust_vs_n"):
+            attributions[key] = da(attributions[key], ("y", "x"), key)
+        px = attributions["pixels"]
+        px["x"] = coords["x"][px["cols"]]
+        px["y"] = coords["y"][px["rows"]]
+        clock["explain"] = time.perf_counter() - tic
+        if progress:
+            progress(total_steps, total_steps)
+
+    result = AnalysisResult(
+        classes=da(classes, ("y", "x"), "classes"),
+        probabilities=da(proba, ("class", "y", "x"), "probabilities", **{"class": names}),
+        confidence=da(confidence, ("y", "x"), "confidence"),
+        insufficient=da(bad, ("y", "x"), "insufficient"),
+        fields=field_rows,
+        totals=totals,
+        attributions=attributions,
+        model_card=model.card.to_dict(),
+        field_index=da(findex, ("y", "x"), "field_index") if findex is not None else None,
+        trajectories=trajectories,
+        timings={**{k: round(v, 4) for k, v in clock.items()},
+                 "total": round(time.perf_counter() - t_start, 4)},
+        meta={
+            "format": FORMAT,
+            "crs": crs.to_wkt(),
+            "crs_name": crs.name,
+            "epsg": crs.to_epsg(),
+            "geographic": bool(crs.is_geographic),
+            "transform": list(transform)[:6],
+            "shape": [int(ny), int(nx)],
+            "year": int(year),
+            "grid": str(model.grid),
+            "grid_dates": dates,
+            "observations": int(cube.sizes["time"]),
+            "first_date": pd.Timestamp(cube["time"].values[0]).strftime("%Y-%m-%d"),
+            "last_date": pd.Timestamp(cube["time"].values[-1]).strftime("%Y-%m-%d"),
+            "observed_doy_range": [float(doys_obs.min()), float(doys_obs.max())],
+            "tile": int(tile),
+            "halo": int(pad),
+            "tiles": len(tiles),
+            "field_source": "polygons" if gdf is not None else
+            ("cube field_id" if findex is not None else None),
+            "seconds": round(time.perf_counter() - t_start, 3),
+            "source": cube.attrs.get("source"),
+            "reference": reference.describe() if reference is not None else None,
+            "decision": decision.describe(trained),
+        },
+    )
+    return result

@@ -1,0 +1,55 @@
+"""The wheat reference of a request (see :mod:`agrostress.preprocess.reference`), gathered
+tile by tile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from agrostress.cube import validate
+from agrostress.preprocess import feature_stack
+from agrostress.preprocess.grid import day_of_year
+from agrostress.preprocess.mask import scl_valid
+from agrostress.preprocess.reference import Reference, ReferenceSampler
+
+
+def request_reference(cube: xr.Dataset, model: Any, *, tile: int = 256,
+                      seed: int = 0) -> Reference:
+    """The wheat reference of every winter-cereal-like pixel of ``cube`` (no field limits) —
+    for a request whose own fields are too few, from a cube fetched with a buffer around them."""
+    cube = validate(cube)
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    tiles = [(y0, min(ny, y0 + tile), x0, min(nx, x0 + tile))
+             for y0 in range(0, ny, tile) for x0 in range(0, nx, tile)]
+    _, year = day_of_year(cube["time"].values)
+    keep = [v for v in ("reflectance", "scl") if v in cube]
+    return scene_reference(cube[keep], model, tiles, 0, None, year, seed)
+
+
+def scene_reference(cube: xr.Dataset, model: Any, tiles: list[tuple[int, int, int, int]],
+                     pad: int, findex: np.ndarray | None, year: int, seed: int) -> Reference:
+    """The reference of the request: winter-cereal-like pixels of its fields (of the whole
+    cube without fields), sampled tile by tile; the model's built-in one when too few."""
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    sampler = ReferenceSampler(model.spec.names, model.grid.doys, nx, seed)
+    for y0, y1, x0, x1 in tiles:
+        ya, yb, xa, xb = max(0, y0 - pad), min(ny, y1 + pad), max(0, x0 - pad), min(nx, x1 + pad)
+        sub = cube.isel(y=slice(ya, yb), x=slice(xa, xb)).load()
+        scl = np.asarray(sub["scl"].transpose("time", "y", "x").values)
+        refl = np.asarray(sub["reflectance"].transpose("time", "band", "y", "x").values)
+        if not (scl_valid(scl, model.mask_policy) & np.isfinite(refl).all(axis=1)).any():
+            continue
+        fs = feature_stack(sub, model.spec, model.grid, model.mask_policy,
+                           regularisation=model.regularisation, year=year)
+        inner = (slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa))
+        f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
+        f = f[(slice(None), slice(None), *inner)]
+        usable = ~np.asarray(fs["insufficient_data"].values)[inner]
+        group = None
+        if findex is not None:
+            group = findex[y0:y1, x0:x1]
+            usable &= group > 0
+        sampler.add(f, usable, group, (y0, x0))
+    return sampler.reference(model.builtin_reference)

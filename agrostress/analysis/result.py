@@ -1,0 +1,55 @@
+"""The result of an analysis: maps, field summaries, explanations, scene facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import xarray as xr
+from affine import Affine
+
+FORMAT = "agrostress-analysis/1"
+
+
+@dataclass
+class AnalysisResult:
+    """Everything :func:`analyse` found; :func:`write_outputs` turns it into files."""
+
+    classes: xr.DataArray
+    probabilities: xr.DataArray
+    confidence: xr.DataArray
+    insufficient: xr.DataArray
+    fields: list[dict[str, Any]]
+    totals: dict[str, Any]
+    attributions: dict[str, Any] | None
+    model_card: dict[str, Any]
+    # additions
+    field_index: xr.DataArray | None = None
+    """int32 (y, x): 1-based position in ``fields`` of each pixel's field, 0 outside."""
+    trajectories: dict[str, Any] | None = None
+    """Per-field and reference mean series of ``trajectory_features`` (see :func:`analyse`)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Scene facts: crs (WKT), transform, shape, dates, year, grid, tiles, seconds, …"""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent: read, preprocess, model, trajectories, explain, total."""
+
+    @property
+    def class_names(self) -> list[str]:
+        return [str(c) for c in self.probabilities["class"].values]
+
+    @property
+    def crs_wkt(self) -> str:
+        """The CRS (WKT) stored with the maps (survives cropping)."""
+        ref = self.classes.coords.get("spatial_ref")
+        wkt = None if ref is None else (ref.attrs.get("crs_wkt") or ref.attrs.get("spatial_ref"))
+        return str(wkt or self.meta["crs"])
+
+    @property
+    def transform(self) -> Affine:
+        """The maps' affine transform, from their pixel-centre coordinates (survives cropping)."""
+        x, y = self.classes["x"].values, self.classes["y"].values
+        a, _, c, _, e, f = self.meta["transform"][:6]
+        dx = float(x[1] - x[0]) if x.size > 1 else a
+        dy = float(y[1] - y[0]) if y.size > 1 else e
+        return Affine(dx, 0.0, float(x[0]) - dx / 2, 0.0, dy, float(y[0]) - dy / 2)
