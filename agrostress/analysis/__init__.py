@@ -44,7 +44,7 @@ Additions beyond the contract (keyword-only, defaults keep the contract's behavi
 :func:`analyse` and :class:`AnalysisResult`; ``docs/outputs.md`` describes every artefact.
 """
 
-from agrostress.analysis.core import MIN_VALID_SHARE, TRAJECTORY_FEATURES, analyse
+from agrostress.analysis.core import MIN_VALID_SHARE, TRAJECTORY_FEATURES, analyse, tile_halo
 from agrostress.analysis.demo import (
     DEMO_SEED,
     SAMPLE_SCENE,
@@ -76,6 +76,7 @@ __all__ = [
     "rasterise_fields",
     "request_reference",
     "run_demo",
+    "tile_halo",
     "write_outputs",
     "write_sample_scene",
 ]

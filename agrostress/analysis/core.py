@@ -47,6 +47,13 @@ TRAJECTORY_FEATURES: tuple[str, ...] = ("NDVI", "PSRI", "LCC")
 
 
 
+def tile_halo(model: Any) -> int:
+    """Pixels a tile must borrow from its neighbours for exact results: the model's spatial
+    context plus the cloud mask's dilation (the one rule for the core path and the batch)."""
+    policy = model.mask_policy
+    return int(model.context) + (int(policy.dilation) if policy.grown else 0)
+
+
 def analyse(
     cube: xr.Dataset,
     model: Any,
@@ -107,7 +114,7 @@ def analyse(
     policy, reg = model.mask_policy, model.regularisation
     doys_obs, year = day_of_year(cube["time"].values)
     context = int(model.context)
-    pad = context + (policy.dilation if policy.grown else 0) if halo is None else int(halo)
+    pad = tile_halo(model) if halo is None else int(halo)
 
     # fields: polygons (rasterised) win over the cube's field_id layer
     gdf = None

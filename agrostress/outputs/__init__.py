@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from agrostress.atomic import atomic_path
+from agrostress.cube import NODATA
 from agrostress.outputs.cog import (
     CLASS_COLOURS,
     class_colormap,
@@ -86,7 +87,7 @@ def write_all(result: Any, out_dir: Path, *, overwrite: bool = True,
         tmp.mkdir()
         classes = np.asarray(result.classes.values, dtype=np.uint8)
         write_cog(
-            tmp / ARTEFACTS["stress_map"], classes, crs=crs, transform=transform, nodata=255,
+            tmp / ARTEFACTS["stress_map"], classes, crs=crs, transform=transform, nodata=NODATA,
             band_names=["stress class"], colormap=class_colormap(names),
             tags={
                 **common_tags,

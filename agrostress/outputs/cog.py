@@ -16,7 +16,7 @@ from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
-from agrostress.cube import CLASS_NAMES, UNCERTAIN_CODE
+from agrostress.cube import CLASS_NAMES, NODATA, UNCERTAIN_CODE
 from agrostress.decision import UNCERTAIN
 
 CLASS_COLOURS: dict[str, str] = {
@@ -42,7 +42,7 @@ def hex_rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16), alpha
 
 
-def class_colormap(names: Sequence[str] = CLASS_NAMES, nodata: int = 255) -> dict[int, tuple]:
+def class_colormap(names: Sequence[str] = CLASS_NAMES, nodata: int = NODATA) -> dict[int, tuple]:
     """GDAL colour table: one entry per outcome code, nodata transparent."""
     cmap = {k: hex_rgba(CLASS_COLOURS.get(n, "#7f7f7f")) for k, n in map_codes(names).items()}
     cmap[nodata] = (0, 0, 0, 0)
@@ -135,7 +135,7 @@ def validate_cog(path: str | Path) -> tuple[bool, list[str], list[str]]:
 
 
 def write_class_sidecars(tif: str | Path, names: Sequence[str] = CLASS_NAMES,
-                         nodata: int = 255) -> list[Path]:
+                         nodata: int = NODATA) -> list[Path]:
     """``<tif>.aux.xml`` (GDAL category names) and ``<stem>.qml`` (QGIS paletted style).
 
     QGIS picks the ``.qml`` up automatically and shows the class names in its legend.

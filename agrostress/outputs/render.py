@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from agrostress.cube import NODATA  # noqa: E402
 from agrostress.outputs.cog import CLASS_COLOURS, NODATA_COLOUR, hex_rgba, map_codes  # noqa: E402
 
 DPI = 120
@@ -269,7 +270,7 @@ def histogram_png(path: str | Path, result: Any) -> Path:
     names = result.class_names
     p = np.asarray(result.probabilities.values)
     classes = np.asarray(result.classes.values)
-    valid = classes != 255
+    valid = classes != NODATA
     bins = np.linspace(0, 1, 26)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4), dpi=DPI)
     for k, n in enumerate(names):

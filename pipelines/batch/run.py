@@ -123,6 +123,7 @@ def run_batch(
     holds another request, ``CheckpointError`` for a bad model; tile failures do not raise,
     they are recorded in the manifest.
     """
+    from agrostress.analysis import tile_halo
     from agrostress.ingest import get_source, parse_period
     from agrostress.models import load
     from agrostress.settings import get_settings
@@ -136,9 +137,7 @@ def run_batch(
     grid = make_grid(region, tile_size, crs=region_crs)
     model_dir = Path(model_dir or settings.model_dir).resolve()
     model = load(model_dir)
-    halo = int(model.context) + max(
-        int(model.mask_policy.dilation), int(settings.cloud_dilation_px)
-    )
+    halo = tile_halo(model)
     src = get_source(source, settings)
     field_table = None
     if fields is not None:

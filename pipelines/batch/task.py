@@ -31,7 +31,6 @@ from agrostress.outputs.cog import map_codes
 
 TILE_META = "tile.json"
 REQUIRED_OUTPUTS = ("stress_map", "probabilities")
-NODATA_CLASS = 255
 
 _MODELS = threading.local()
 _LOADS: list[tuple[str, str]] = []
