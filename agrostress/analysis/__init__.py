@@ -53,7 +53,12 @@ from agrostress.analysis.demo import (
     run_demo,
     write_sample_scene,
 )
-from agrostress.analysis.fields import grid_transform, prepare_fields, rasterise_fields
+from agrostress.analysis.fields import (
+    grid_transform,
+    prepare_fields,
+    rasterise_fields,
+    read_fields,
+)
 from agrostress.analysis.outputs import write_outputs
 from agrostress.analysis.references import request_reference
 from agrostress.analysis.result import FORMAT, AnalysisResult
@@ -74,6 +79,7 @@ __all__ = [
     "prepare_fields",
     "pretty_name",
     "rasterise_fields",
+    "read_fields",
     "request_reference",
     "run_demo",
     "tile_halo",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,16 +13,33 @@ from affine import Affine
 from agrostress.cube import pixel_size
 
 
-def prepare_fields(fields: Any, crs: Any) -> Any:
-    """Validate a field GeoDataFrame, reproject it to ``crs`` and give every row a field_id.
+def read_fields(src: Any, *, crs: Any = None) -> Any:
+    """Field polygons — a vector file (any OGR format) or a GeoDataFrame — checked under the
+    one set of rules every interface uses:
 
-    Rows sharing a ``field_id`` are merged; null/empty geometries are dropped.
+    * null and empty geometries are dropped; what is left must be polygons (at least one);
+    * a CRS is required (``crs`` supplies one for a file saved without it);
+    * ``field_id`` is assigned 1..n when absent and must not be empty; rows sharing a
+      ``field_id`` are one field (dissolved, the first row's attributes kept);
+    * invalid geometries are repaired (``make_valid``).
     """
     import geopandas as gpd
 
-    if not isinstance(fields, gpd.GeoDataFrame):
-        raise ValueError(f"fields must be a GeoDataFrame, got {type(fields).__name__}")
-    gdf = fields[fields.geometry.notna() & ~fields.geometry.is_empty].copy()
+    if isinstance(src, gpd.GeoDataFrame):
+        gdf = src.copy()
+    elif isinstance(src, str | Path):
+        path = Path(src)
+        if not path.exists():
+            raise FileNotFoundError(f"no field file at {path}")
+        try:
+            gdf = gpd.read_file(path)
+        except Exception as e:  # pyogrio/fiona raise their own error types
+            raise ValueError(f"cannot read field polygons from {path}: {e}") from None
+    else:
+        raise ValueError(f"fields must be a GeoDataFrame or a file, got {type(src).__name__}")
+    if crs is not None:
+        gdf = gdf.set_crs(crs, allow_override=True)
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if gdf.empty:
         raise ValueError("the field file holds no polygons")
     kinds = set(gdf.geom_type)
@@ -29,17 +47,21 @@ def prepare_fields(fields: Any, crs: Any) -> Any:
         raise ValueError(f"fields must be polygons, got {sorted(kinds)}")
     if gdf.crs is None:
         raise ValueError("the field polygons have no CRS; save them with one (e.g. GeoJSON)")
-    gdf = gdf.to_crs(crs)
     if "field_id" not in gdf.columns:
-        gdf["field_id"] = np.arange(1, len(gdf) + 1)
+        gdf.insert(0, "field_id", np.arange(1, len(gdf) + 1))
     if gdf["field_id"].isna().any():
         raise ValueError("some fields have an empty field_id")
+    invalid = ~gdf.geometry.is_valid
+    if invalid.any():
+        gdf.loc[invalid, "geometry"] = gdf.geometry[invalid].make_valid()
     if gdf["field_id"].duplicated().any():
-        keep = [c for c in ("class_name", "label") if c in gdf.columns]
-        gdf = gdf.dissolve(by="field_id", as_index=False, aggfunc="first")[
-            ["field_id", *keep, "geometry"]
-        ]
+        gdf = gdf.dissolve(by="field_id", as_index=False, aggfunc="first")
     return gdf.reset_index(drop=True)
+
+
+def prepare_fields(fields: Any, crs: Any) -> Any:
+    """:func:`read_fields` reprojected to ``crs`` (the cube's)."""
+    return read_fields(fields).to_crs(crs)
 
 
 def grid_transform(cube: xr.Dataset) -> Affine:

@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
                                    settings.min_confidence if min_confidence is None
                                    else min_confidence, settings.max_ood)
             ds = open_cube(cube, chunks={})  # lazy where the store allows: streamed by tile
-            gdf = read_fields_file(fields) if fields is not None else None
+            gdf = analysis.read_fields(fields) if fields is not None else None
             with progress() as bar:
                 task = bar.add_task("analyse (tiles)", total=None)
                 result = analysis.analyse(
@@ -79,21 +79,6 @@ def register(app: typer.Typer) -> None:
             paths = analysis.write_outputs(result, out, overwrite=overwrite, plots=plots)
             print_fields(result.fields)
             print_paths(paths, result)
-
-
-def read_fields_file(path: Path) -> Any:
-    """Field polygons from any OGR-readable file; a clear error for missing/unreadable files."""
-    import geopandas as gpd
-
-    if not path.exists():
-        raise FileNotFoundError(f"no field file at {path}")
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as e:  # pyogrio/fiona raise their own error types
-        raise ValueError(f"cannot read field polygons from {path}: {e}") from None
-    if gdf.empty:
-        raise ValueError(f"the field file {path} holds no polygons")
-    return gdf
 
 
 def print_fields(rows: list[dict[str, Any]], *, title: str = "fields") -> None:

@@ -34,40 +34,14 @@ class ZoneRasters:
 
 
 def load_fields(src: Any, *, crs: Any = None) -> Any:
-    """Field polygons as a GeoDataFrame with a unique integer-like ``field_id`` column.
+    """Field polygons under the core path's rules (:func:`agrostress.analysis.read_fields`),
+    their errors as :class:`BatchError`."""
+    from agrostress.analysis import read_fields
 
-    ``src``: vector file path or GeoDataFrame (any CRS; without one, EPSG:4326 or ``crs``).
-    """
-    import geopandas as gpd
-
-    if isinstance(src, gpd.GeoDataFrame):
-        gdf = src.copy()
-    else:
-        path = Path(src)
-        if not path.exists():
-            raise BatchError(f"fields file not found: {path}")
-        try:
-            gdf = gpd.read_file(path)
-        except Exception as e:
-            raise BatchError(f"cannot read fields file {path}: {e}") from e
-    if crs is not None:
-        gdf = gdf.set_crs(crs, allow_override=True)
-    elif gdf.crs is None:
-        gdf = gdf.set_crs(4326)
-    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
-    if gdf.empty:
-        raise BatchError("the fields file holds no polygon")
-    kinds = set(gdf.geometry.geom_type)
-    if not kinds <= {"Polygon", "MultiPolygon"}:
-        raise BatchError(f"fields must be polygons, got {sorted(kinds)}")
-    if "field_id" not in gdf.columns:
-        gdf.insert(0, "field_id", np.arange(1, len(gdf) + 1))
-    if gdf["field_id"].duplicated().any():
-        raise BatchError("the fields' 'field_id' values are not unique")
-    invalid = ~gdf.geometry.is_valid
-    if invalid.any():
-        gdf.loc[invalid, "geometry"] = gdf.geometry[invalid].make_valid()
-    return gdf.reset_index(drop=True)
+    try:
+        return read_fields(src, crs=crs)
+    except (ValueError, FileNotFoundError) as e:
+        raise BatchError(str(e)) from None
 
 
 def field_statistics(
