@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from agrostress.decision import policy_from
+from agrostress.outputs import ARTEFACTS as OUTPUT_FILES
 from agrostress.settings import Settings
 from api.db import ACTIVE, Store, utcnow
 from api.errors import ApiError, jsonable
@@ -38,21 +39,18 @@ from api.zones import class_zones, map_bounds_wgs84
 
 LOGGER = logging.getLogger("agrostress.api.jobs")
 
-ARTEFACTS: dict[str, str] = {
-    "stress_map.tif": "image/tiff",
-    "probabilities.tif": "image/tiff",
-    "stress_map.png": "image/png",
-    "attributions.json": "application/json",
-    "attributions.png": "image/png",
-    "evidence.tif": "image/tiff",
-    "summary.json": "application/json",
-    "zones.geojson": "application/geo+json",
-    "attributions_fields.png": "image/png",
-    "evidence.png": "image/png",
-    "trajectories.png": "image/png",
-    "probability_histogram.png": "image/png",
+MEDIA_TYPES: dict[str, str] = {
+    ".tif": "image/tiff", ".png": "image/png", ".json": "application/json",
+    ".geojson": "application/geo+json", ".qml": "application/xml", ".xml": "application/xml",
+    ".npz": "application/octet-stream",
 }
-"""The artefacts that can be served, with their media types (the allow-list)."""
+
+ARTEFACTS: dict[str, str] = {
+    name: MEDIA_TYPES[Path(name).suffix]
+    for name in (*OUTPUT_FILES.values(), "zones.geojson")
+}
+"""The artefacts that can be served, with their media types (the allow-list): every file
+the core path writes (:data:`agrostress.outputs.ARTEFACTS`) and the API's class zones."""
 
 ID_RE = re.compile(r"^[0-9a-f]{32}$")
 

@@ -104,3 +104,14 @@ def test_model_loaded_once(serve: Callable[..., LiveServer], make_settings: Call
         for _ in range(3):
             assert c.post("/v1/analyses", json=body).status_code == 201
     assert len(calls) == 1
+
+
+def test_every_written_artefact_can_be_served() -> None:
+    """One list: the API serves every file the core path writes (QGIS style, categories and
+    per-pixel attributions included), plus its own zones."""
+    from agrostress.outputs import ARTEFACTS as OUTPUT_FILES
+    from api.jobs import ARTEFACTS
+
+    assert set(ARTEFACTS) == {*OUTPUT_FILES.values(), "zones.geojson"}
+    assert ARTEFACTS["stress_map.qml"] == "application/xml"
+    assert ARTEFACTS["pixel_attributions.npz"] == "application/octet-stream"
