@@ -65,6 +65,32 @@ def cog_layout(height: int, width: int) -> tuple[int, int]:
     return block, max(1, levels)
 
 
+def translate_to_cog(
+    src: Any,
+    path: str | Path,
+    *,
+    block: int,
+    levels: int,
+    resampling: str,
+    float_data: bool,
+    nodata: float | int | None = None,
+    colormap: dict[int, tuple] | None = None,
+    in_memory: bool = True,
+) -> Path:
+    """The one COG recipe (single maps and region mosaics): DEFLATE, ``block``-sized tiles,
+    ``levels`` internal overviews resampled with ``resampling``, the floating-point predictor
+    for float data (horizontal differencing otherwise), band tags forwarded."""
+    profile = dict(cog_profiles.get("deflate"))
+    profile.update(blockxsize=block, blockysize=block, predictor=3 if float_data else 2)
+    extra: dict[str, Any] = {"nodata": nodata} if nodata is not None else {}
+    cog_translate(
+        src, str(path), profile, overview_level=levels, overview_resampling=resampling,
+        forward_band_tags=True, colormap=colormap, in_memory=in_memory, quiet=True,
+        use_cog_driver=False, **extra,
+    )
+    return Path(path)
+
+
 def write_cog(
     path: str | Path,
     data: np.ndarray,
@@ -95,10 +121,6 @@ def write_cog(
         "transform": transform,
         "nodata": nodata,
     }
-    profile = dict(cog_profiles.get("deflate"))
-    profile.update(blockxsize=block, blockysize=block)
-    if data.dtype.kind == "f":
-        profile["predictor"] = 3
     with MemoryFile() as mem:
         with mem.open(**src_profile) as dst:
             dst.write(data)
@@ -111,18 +133,9 @@ def write_cog(
             if colormap is not None:
                 dst.write_colormap(1, colormap)
         with mem.open() as src, contextlib.redirect_stderr(io.StringIO()):
-            cog_translate(
-                src,
-                str(path),
-                profile,
-                nodata=nodata,
-                overview_level=levels,
-                overview_resampling=resampling,
-                forward_band_tags=True,
-                colormap=colormap,
-                in_memory=True,
-                quiet=True,
-            )
+            translate_to_cog(src, path, block=block, levels=levels, resampling=resampling,
+                             float_data=data.dtype.kind == "f", nodata=nodata,
+                             colormap=colormap, in_memory=True)
     valid, errors, _ = cog_validate(str(path), quiet=True)
     if not valid:  # pragma: no cover - rio-cogeo produced an invalid file
         raise RuntimeError(f"{path} is not a valid COG: {errors}")

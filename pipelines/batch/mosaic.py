@@ -124,29 +124,20 @@ def vrt_to_cog(
     resampling: str = "nearest",
     blocksize: int = 512,
 ) -> Path:
-    """Translate a VRT into a DEFLATE COG with internal overviews (atomically)."""
+    """Translate a VRT into a COG with internal overviews (atomically), by the single maps'
+    recipe (:func:`agrostress.outputs.cog.translate_to_cog`)."""
     import rasterio
-    from rio_cogeo.cogeo import cog_translate
-    from rio_cogeo.profiles import cog_profiles
+
+    from agrostress.outputs.cog import translate_to_cog
 
     cog_path = Path(cog_path)
-    profile = cog_profiles.get("deflate")
     with rasterio.open(vrt_path) as src:
         float_data = np.issubdtype(np.dtype(src.dtypes[0]), np.floating)
         size = max(src.width, src.height)
-    profile.update(blockxsize=blocksize, blockysize=blocksize, predictor=3 if float_data else 2)
     levels = max(0, math.ceil(math.log2(max(size, 1) / blocksize))) if size > blocksize else 0
     with atomic_path(cog_path) as tmp:
-        cog_translate(
-            str(vrt_path),
-            str(tmp),
-            profile,
-            overview_level=levels,
-            overview_resampling=resampling,
-            in_memory=False,
-            quiet=True,
-            use_cog_driver=False,
-        )
+        translate_to_cog(str(vrt_path), tmp, block=blocksize, levels=levels,
+                         resampling=resampling, float_data=float_data, in_memory=False)
     return cog_path
 
 
