@@ -28,6 +28,7 @@ import xarray as xr
 from pyproj import CRS
 
 from agrostress.atomic import atomic_path
+from agrostress.jsonable import jsonable
 
 BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 """The ten L2A bands of the cube, in order (10 m and 20 m bands)."""
@@ -371,18 +372,10 @@ def write_geotiff_folder(ds: xr.Dataset, path: str | Path, *, overwrite: bool = 
             "times": [pd.Timestamp(t).isoformat() for t in ds["time"].values],
             "platforms": platforms,
             "static": static,
-            "attrs": {k: _jsonable(v) for k, v in ds.attrs.items()},
+            "attrs": {k: jsonable(v) for k, v in ds.attrs.items()},
         }
         (tmp / "cube.json").write_text(json.dumps(manifest, indent=2))
     return path
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
 
 
 def read_geotiff_folder(path: str | Path) -> xr.Dataset:

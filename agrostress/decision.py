@@ -4,7 +4,7 @@
   region's wheat is mostly healthy, and rust is rare outside epidemic years. Probabilities are
   moved to the user's priors by Bayes' rule, ``p'(c) ∝ p(c) · π_user(c) / π_train(c)``.
   The default, :data:`DEFAULT_PRIORS`, is an assumption for an ordinary (non-epidemic) season
-  in western Europe — see ``docs/models.md`` ("Priors") for its basis; set your region's
+  in western Europe — see ``docs/models.md`` ("Robust detection", priors) for its basis; set your region's
   figures, or ``training`` to keep the balanced training prior.
 * **Abstention**: a pixel is *uncertain* when its highest probability is below
   ``min_confidence`` or its input lies outside what training covered (the card's

@@ -7,13 +7,14 @@ are logged with their traceback and answered ``500 internal_error`` without one.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agrostress.jsonable import jsonable
 
 LOGGER = logging.getLogger("agrostress.api")
 
@@ -71,27 +72,6 @@ def error_response(
     return JSONResponse(
         error_body(code, message, jsonable(details)), status_code=status_code, headers=headers
     )
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON values: numpy scalars/arrays unwrapped, NaN/inf → None, tuples → lists."""
-    if obj is None or isinstance(obj, bool | str | int):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set):
-        return [jsonable(v) for v in obj]
-    item = getattr(obj, "item", None)  # numpy scalar
-    if callable(item) and getattr(obj, "shape", None) == ():
-        return jsonable(item())
-    tolist = getattr(obj, "tolist", None)  # numpy array
-    if callable(tolist):
-        return jsonable(tolist())
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return str(obj)
 
 
 def _validation_summary(exc: RequestValidationError) -> tuple[str, str, list[dict[str, Any]]]:

@@ -25,16 +25,14 @@ def read_fields(src: Any, *, crs: Any = None) -> Any:
     """
     import geopandas as gpd
 
+    from agrostress.ingest.aoi import read_vector
+
     if isinstance(src, gpd.GeoDataFrame):
         gdf = src.copy()
     elif isinstance(src, str | Path):
-        path = Path(src)
-        if not path.exists():
-            raise FileNotFoundError(f"no field file at {path}")
-        try:
-            gdf = gpd.read_file(path)
-        except Exception as e:  # pyogrio/fiona raise their own error types
-            raise ValueError(f"cannot read field polygons from {path}: {e}") from None
+        if not Path(src).exists():
+            raise FileNotFoundError(f"field file not found: {src}")
+        gdf = read_vector(Path(src), "field", ValueError)
     else:
         raise ValueError(f"fields must be a GeoDataFrame or a file, got {type(src).__name__}")
     if crs is not None:

@@ -190,6 +190,19 @@ def load_aoi(
 # --------------------------------------------------------------------------- internals
 
 
+def read_vector(path: Path, what: str, error: type[Exception]) -> Any:
+    """A vector file (any OGR format) as a GeoDataFrame; a missing or unreadable file raises
+    ``error`` naming ``what`` it should have held."""
+    import geopandas as gpd
+
+    if not path.exists():
+        raise error(f"{what} file not found: {path}")
+    try:
+        return gpd.read_file(path)
+    except Exception as e:  # pyogrio/fiona raise their own error types
+        raise error(f"cannot read {what} file {path}: {e}") from None
+
+
 def _read_geometry(src: Any, crs: Any) -> tuple[BaseGeometry, CRS | None]:
     import geopandas as gpd
 
@@ -208,12 +221,7 @@ def _read_geometry(src: Any, crs: Any) -> tuple[BaseGeometry, CRS | None]:
         return _from_geojson(src), given or _geojson_crs(src)
     if isinstance(src, str | Path):
         path = Path(src)
-        if not path.exists():
-            raise AOIError(f"AOI file not found: {path}")
-        try:
-            gdf = gpd.read_file(path)
-        except Exception as e:
-            raise AOIError(f"cannot read AOI file {path}: {e}") from e
+        gdf = read_vector(path, "AOI", AOIError)
         if gdf.empty:
             raise AOIError(f"AOI file {path} holds no features (empty AOI)")
         file_crs = CRS.from_user_input(gdf.crs) if gdf.crs else None

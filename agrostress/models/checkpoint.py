@@ -25,6 +25,7 @@ from safetensors.torch import save_file as save_torch
 
 from agrostress.atomic import atomic_path
 from agrostress.cube import CLASS_NAMES
+from agrostress.jsonable import jsonable
 from agrostress.models.calibration import OODScorer
 from agrostress.models.forest import ForestModel
 from agrostress.models.registry import create_model
@@ -238,19 +239,9 @@ def save(model: Any, card: ModelCard, out: str | Path, *, readme: str | None = N
             save_torch(state, weights)
         card.weights_sha256 = _sha256(weights)
         card.created = card.created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        (tmp / CARD).write_text(json.dumps(card.to_dict(), indent=2, default=_json_default))
+        (tmp / CARD).write_text(json.dumps(jsonable(card.to_dict()), indent=2))
         (tmp / README).write_text(readme or default_readme(card))
     return out
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def load(path: str | Path) -> LoadedModel:

@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from agrostress import __version__
+from agrostress.jsonable import jsonable
 from agrostress.outputs.cog import map_codes
-
-
-def jsonable(obj: Any, *, digits: int | None = None) -> Any:
-    """numpy / nested containers → JSON-ready Python (NaN and ±inf → None)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v, digits=digits) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v, digits=digits) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist(), digits=digits)
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float):
-        if not math.isfinite(obj):
-            return None
-        return float(f"{obj:.{digits}g}") if digits else obj
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def write_json(path: str | Path, obj: Any, *, digits: int | None = None) -> Path:

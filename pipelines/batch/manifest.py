@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agrostress.atomic import atomic_path
+from agrostress.jsonable import jsonable
 from pipelines.batch.grid import Tile
 
 FORMAT = "agrostress-batch-manifest/1"
@@ -144,7 +145,7 @@ class Manifest:
     def save(self) -> Path:
         """Write atomically (readers see the old or the new manifest, never a mix)."""
         self.updated = now_iso()
-        text = json.dumps(self.to_dict(), indent=1, default=_json_default)
+        text = json.dumps(jsonable(self.to_dict()), indent=1)
         with atomic_path(self.path) as tmp:
             tmp.write_text(text)
         return self.path
@@ -216,18 +217,3 @@ class Manifest:
         return m, False
 
 
-def _json_default(o: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, tuple | set):
-        return list(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
