@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from generalisation import REAL, real_cube  # noqa: E402
 
 from agrostress.models import load  # noqa: E402
-from agrostress.preprocess.reference import ReferenceSampler  # noqa: E402
+from agrostress.preprocess.reference import image_reference  # noqa: E402
 from agrostress.training.data import cube_features  # noqa: E402
 
 CROPS = ("wheat", "barley", "rapeseed_rape", "no_temporary_crop", "sunflower", "maize")
@@ -31,10 +31,10 @@ def scores(model, cube) -> tuple[np.ndarray, np.ndarray]:
     fs = cube_features(cube, model.spec, model.grid, model.mask_policy, model.regularisation)
     f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
     fid = np.where(np.asarray(fs["insufficient_data"].values), 0, fs["field_id"].values)
-    sampler = ReferenceSampler(model.spec.names, model.grid.doys, f.shape[-1])
-    sampler.add(f, fid > 0, fid, (0, 0))
-    model.set_reference(sampler.reference(model.builtin_reference).series)
-    return model.ood_score_image(f), fid
+    ref = image_reference(f, fid > 0, fid, model.spec.names, model.grid.doys,
+                          model.builtin_reference)
+    model.set_reference(ref.series)
+    return model.predict_image(f)[1], fid
 
 
 def main(argv: list[str] | None = None) -> None:

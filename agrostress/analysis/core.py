@@ -143,10 +143,12 @@ def analyse(
     keep_vars = [v for v in ("reflectance", "scl") if v in cube]
     clock = dict.fromkeys(("read", "preprocess", "reference", "model", "trajectories",
                            "explain"), 0.0)
+    reuse: dict = {}  # tile → (loaded tile, features) from the reference pass
     if model.uses_reference:
         tic = time.perf_counter()
         if reference is None:
-            reference = scene_reference(cube[keep_vars], model, tiles, pad, findex, year, seed)
+            reference = scene_reference(cube[keep_vars], model, tiles, pad, findex, year, seed,
+                                        keep=reuse)
         model.set_reference(reference.series)
         clock["reference"] = time.perf_counter() - tic
     else:
@@ -171,7 +173,9 @@ def analyse(
     for done, (y0, y1, x0, x1) in enumerate(tiles, start=1):
         ya, yb, xa, xb = max(0, y0 - pad), min(ny, y1 + pad), max(0, x0 - pad), min(nx, x1 + pad)
         tic = time.perf_counter()
-        sub = cube[keep_vars].isel(y=slice(ya, yb), x=slice(xa, xb)).load()
+        sub, fs = reuse.pop((y0, y1, x0, x1), (None, None))
+        if sub is None:
+            sub = cube[keep_vars].isel(y=slice(ya, yb), x=slice(xa, xb)).load()
         clock["read"] += time.perf_counter() - tic
         inner = (slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa))
         refl = np.asarray(sub["reflectance"].transpose("time", "band", "y", "x").values)
@@ -179,20 +183,22 @@ def analyse(
         ok = scl_valid(scl, policy) & np.isfinite(refl).all(axis=1)
         if ok.any():  # else: every pixel of the tile stays nodata
             tic = time.perf_counter()
-            fs = feature_stack(sub, model.spec, model.grid, policy, regularisation=reg, year=year)
+            if fs is None:
+                fs = feature_stack(sub, model.spec, model.grid, policy, regularisation=reg,
+                                   year=year)
             f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
             tile_bad = np.asarray(fs["insufficient_data"].values)
             clock["preprocess"] += time.perf_counter() - tic
             tic = time.perf_counter()
-            p = apply_priors(model.predict_proba_image(f).astype(np.float32), names,
-                             decision.priors, trained)
-            ood = model.ood_score_image(f[(slice(None), slice(None), *inner)])
+            p, ood = model.predict_image(f)
+            p = apply_priors(p.astype(np.float32), names, decision.priors, trained)
             clock["model"] += time.perf_counter() - tic
             p_in, bad_in = p[(slice(None), *inner)], tile_bad[inner]
             p_in[:, bad_in] = np.nan
             proba[:, y0:y1, x0:x1] = p_in
             bad[y0:y1, x0:x1] = bad_in
-            unsure[y0:y1, x0:x1] = uncertain_pixels(p_in, ood, decision) & ~bad_in
+            ood_in = None if ood is None else ood[inner]
+            unsure[y0:y1, x0:x1] = uncertain_pixels(p_in, ood_in, decision) & ~bad_in
             fidx = findex[y0:y1, x0:x1] if findex is not None else None
             cls_in = np.where(bad_in, -1, np.nan_to_num(p_in).argmax(axis=0))
             tic = time.perf_counter()

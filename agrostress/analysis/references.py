@@ -28,13 +28,25 @@ def request_reference(cube: xr.Dataset, model: Any, *, tile: int = 256,
     return scene_reference(cube[keep], model, tiles, 0, None, year, seed)
 
 
-def scene_reference(cube: xr.Dataset, model: Any, tiles: list[tuple[int, int, int, int]],
-                     pad: int, findex: np.ndarray | None, year: int, seed: int) -> Reference:
+#: bytes of loaded tiles and their features the reference pass may keep for the
+#: classification pass (a request of one or a few tiles is read and preprocessed once)
+REUSE_BYTES = 256 * 2**20
+
+Tile = tuple[int, int, int, int]
+
+
+def scene_reference(cube: xr.Dataset, model: Any, tiles: list[Tile], pad: int,
+                    findex: np.ndarray | None, year: int, seed: int,
+                    keep: dict[Tile, tuple[xr.Dataset, xr.Dataset]] | None = None) -> Reference:
     """The reference of the request: winter-cereal-like pixels of its fields (of the whole
-    cube without fields), sampled tile by tile; the model's built-in one when too few."""
+    cube without fields), sampled tile by tile; the model's built-in one when too few.
+    ``keep`` collects ``tile → (loaded tile with its halo, its features)`` while they fit in
+    :data:`REUSE_BYTES`, for the pass that classifies them."""
     ny, nx = cube.sizes["y"], cube.sizes["x"]
     sampler = ReferenceSampler(model.spec.names, model.grid.doys, nx, seed)
-    for y0, y1, x0, x1 in tiles:
+    kept = 0
+    for t in tiles:
+        y0, y1, x0, x1 = t
         ya, yb, xa, xb = max(0, y0 - pad), min(ny, y1 + pad), max(0, x0 - pad), min(nx, x1 + pad)
         sub = cube.isel(y=slice(ya, yb), x=slice(xa, xb)).load()
         scl = np.asarray(sub["scl"].transpose("time", "y", "x").values)
@@ -43,6 +55,10 @@ def scene_reference(cube: xr.Dataset, model: Any, tiles: list[tuple[int, int, in
             continue
         fs = feature_stack(sub, model.spec, model.grid, model.mask_policy,
                            regularisation=model.regularisation, year=year)
+        size = sub.nbytes + fs.nbytes
+        if keep is not None and kept + size <= REUSE_BYTES:
+            keep[t] = (sub, fs)
+            kept += size
         inner = (slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa))
         f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
         f = f[(slice(None), slice(None), *inner)]

@@ -9,6 +9,7 @@ weights file (a tampered or truncated file is refused).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -150,8 +151,9 @@ class LoadedModel:
     def temperature(self) -> float:
         return float(self.card.calibration.get("temperature", 1.0))
 
-    @property
+    @functools.cached_property
     def ood(self) -> OODScorer | None:
+        """The card's OOD model, built once."""
         d = self.card.calibration.get("ood")
         return None if not d else OODScorer.from_dict(d)
 
@@ -163,17 +165,6 @@ class LoadedModel:
                 raise ValueError("set_reference first: the model judges against a reference")
             xn = xn - self.reference[None]
         return xn.reshape(len(xn), -1)
-
-    def ood_score_image(self, x: np.ndarray) -> np.ndarray | None:
-        """Out-of-distribution score (H, W) of a raw feature image (T, F, H, W) (None when the
-        card has no OOD model); 1 is the edge of what training covered."""
-        scorer = self.ood
-        if scorer is None:
-            return None
-        t, f, h, w = x.shape
-        xn = self.normalise(np.moveaxis(x, 1, -1))  # (T, H, W, F)
-        pix = np.ascontiguousarray(xn.transpose(1, 2, 0, 3).reshape(h * w, t, f))
-        return scorer.score(self.ood_inputs(pix)).reshape(h, w)
 
     def normalise(self, x: np.ndarray) -> np.ndarray:
         """Raw features (…, F) in the card's order → clipped, standardised, finite float32."""
@@ -193,17 +184,32 @@ class LoadedModel:
                for i in range(0, len(xn), batch)]
         return np.concatenate(out) if out else np.zeros((0, len(self.card.class_names)), np.float32)
 
-    @torch.inference_mode()
     def predict_proba_image(self, x: np.ndarray) -> np.ndarray:
         """Probabilities (n_classes, H, W) for a feature image x (T, F, H, W) (raw features)."""
+        return self.predict_image(x, with_ood=False)[0]
+
+    @torch.inference_mode()
+    def predict_image(self, x: np.ndarray, *,
+                      with_ood: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities (n_classes, H, W) and out-of-distribution score (H, W) of a feature
+        image x (T, F, H, W) (raw features), normalised once for both; the score is None
+        without ``with_ood`` or when the card has no OOD model (1: the edge of what training
+        covered)."""
         t, f, h, w = x.shape
+        scorer = self.ood if with_ood else None
         if not self.context:
             xn = self.normalise(np.moveaxis(x, 1, -1))  # (T, H, W, F)
             pix = np.ascontiguousarray(xn.transpose(1, 2, 0, 3).reshape(h * w, t, f))
-            return self.predict_proba(pix, normalised=True).T.reshape(-1, h, w)
-        self.module.eval()
-        logits = self.module.forward_image(self.normalise_image(x)[None])
-        return torch.softmax(logits / self.temperature, dim=1)[0].numpy()
+            proba = self.predict_proba(pix, normalised=True).T.reshape(-1, h, w)
+        else:
+            self.module.eval()
+            img = self.normalise_image(x)
+            pix = img.permute(2, 3, 0, 1).reshape(h * w, t, f).numpy() if scorer else None
+            logits = self.module.forward_image(img[None])
+            proba = torch.softmax(logits / self.temperature, dim=1)[0].numpy()
+        if scorer is None:
+            return proba, None
+        return proba, scorer.score(self.ood_inputs(pix)).reshape(h, w)
 
     def normalise_image(self, x: np.ndarray) -> torch.Tensor:
         """Raw feature image (T, F, H, W) → normalised float32 tensor in the same layout:

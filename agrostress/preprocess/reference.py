@@ -170,6 +170,16 @@ class ReferenceSampler:
         return Reference(np.asarray(builtin, np.float32), "built-in", n, groups, self._kind)
 
 
+def image_reference(features: np.ndarray, usable: np.ndarray, group: np.ndarray | None,
+                    names: Sequence[str], doys: Sequence[float],
+                    builtin: np.ndarray | None) -> Reference:
+    """The reference of one whole feature image (T, F, H, W): ``usable`` (H, W) pixels that may
+    serve, ``group`` (H, W) their field index (or None)."""
+    sampler = ReferenceSampler(names, doys, features.shape[-1])
+    sampler.add(features, usable, group, (0, 0))
+    return sampler.reference(builtin)
+
+
 def position_priority(rows: np.ndarray, cols: np.ndarray, width: int, seed: int) -> np.ndarray:
     """A seeded pseudo-random number in [0, 1) per pixel (splitmix64 of its flat index).
 

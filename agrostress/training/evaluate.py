@@ -12,26 +12,29 @@ import xarray as xr
 from agrostress.cube import open_cube, validate
 from agrostress.decision import DecisionPolicy, apply_priors, training_prior, uncertain_pixels
 from agrostress.models import LoadedModel
-from agrostress.preprocess.reference import ReferenceSampler
+from agrostress.preprocess.reference import image_reference
 from agrostress.training.data import cube_features
 from agrostress.training.metrics import classification_report, field_aggregate
 
 
-def predict_cube_features(model: LoadedModel, fs: xr.Dataset) -> np.ndarray:
+def predict_cube_features(model: LoadedModel, fs: xr.Dataset, *,
+                          with_ood: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Class probabilities (n_classes, H, W) for a feature Dataset (NaN where insufficient),
-    under the training prior; a model with a reference is judged against the scene's (the
-    winter-cereal-like pixels of its fields, or of the whole scene without fields)."""
+    under the training prior, and with ``with_ood`` the OOD score (H, W); a model with a
+    reference is judged against the scene's (the winter-cereal-like pixels of its fields, or
+    of the whole scene without fields)."""
     f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
     bad = np.asarray(fs["insufficient_data"].values)
     if model.uses_reference:
         fid = np.asarray(fs["field_id"].values) if "field_id" in fs else None
         usable = ~bad if fid is None else ~bad & (fid > 0)
-        sampler = ReferenceSampler(model.spec.names, model.grid.doys, f.shape[-1])
-        sampler.add(f, usable, fid, (0, 0))
-        model.set_reference(sampler.reference(model.builtin_reference).series)
-    proba = model.predict_proba_image(f).astype(np.float32)
+        ref = image_reference(f, usable, fid, model.spec.names, model.grid.doys,
+                              model.builtin_reference)
+        model.set_reference(ref.series)
+    proba, ood = model.predict_image(f, with_ood=with_ood)
+    proba = proba.astype(np.float32)
     proba[:, bad] = np.nan
-    return proba
+    return proba, ood
 
 
 def evaluate_model(
@@ -53,11 +56,10 @@ def evaluate_model(
         validate(ds, require_labels=True)
         _check_features(model, ds)
         fs = cube_features(ds, model.spec, model.grid, model.mask_policy, model.regularisation)
-        proba = predict_cube_features(model, fs)
+        proba, ood = predict_cube_features(model, fs, with_ood=decision is not None)
         if decision is not None:
             proba = apply_priors(proba, names, decision.priors, trained)
-            f = np.asarray(fs["features"].transpose("doy", "feature", "y", "x").values)
-            unsure_px = uncertain_pixels(proba, model.ood_score_image(f), decision)
+            unsure_px = uncertain_pixels(proba, ood, decision)
         label = np.asarray(ds["label"].values)
         fid = np.asarray(ds["field_id"].values) if "field_id" in ds else np.zeros_like(label, int)
         bad = np.asarray(fs["insufficient_data"].values)
