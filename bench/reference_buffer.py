@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
           "reference |\n|---|---|---|---|---|---|")
     for b, m, r in rows:
         print(f"| {b:.0f} m | {m['buffer fetch']:.2f} | {m['reference']:.2f} | {m['field']:.2f} | "
-              f"{sum(m.values()):.2f} | {r['source']} ({r['pixels']} px, {r['fields']} fields) |")
+              f"{sum(m.values()):.2f} | {r['source']} ({r['pixels']} px, {r['fields']} {r['counted_as']}) |")
 
 
 if __name__ == "__main__":
