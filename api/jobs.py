@@ -91,7 +91,7 @@ def default_core() -> tuple[Core | None, str | None]:
     """The library's core path, or None and why not."""
     try:
         from agrostress import analysis
-        from pipelines.ingest import fetch_cube
+        from agrostress.ingest.fetch import fetch_cube
     except ImportError as e:  # pragma: no cover - broken install
         return None, f"cannot import the core path: {e}"
     return Core(fetch_cube, analysis.analyse, analysis.write_outputs,

@@ -143,9 +143,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from agrostress.cube import write_geotiff_folder
+    from agrostress.ingest.fetch import fetch_cube
     from agrostress.settings import Settings
     from api.app import create_app
-    from pipelines.ingest import fetch_cube
 
     tmp = Path(tempfile.mkdtemp(prefix="agrostress-bench-api-"))
     model_dir, model_desc = pick_model(args.model, tmp)

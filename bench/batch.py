@@ -111,9 +111,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "batch.json"))
     args = ap.parse_args()
 
+    from agrostress.batch import run_batch
+    from agrostress.batch.run import stage_shares
     from agrostress.settings import get_settings
-    from pipelines.batch import run_batch
-    from pipelines.batch.run import stage_shares
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="agrostress-bench-"))
     work.mkdir(parents=True, exist_ok=True)

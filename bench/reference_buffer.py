@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agrostress.analysis import analyse, request_reference  # noqa: E402
+from agrostress.ingest.fetch import fetch_cube  # noqa: E402
 from agrostress.models import load  # noqa: E402
 from agrostress.settings import Settings  # noqa: E402
-from pipelines.ingest import fetch_cube  # noqa: E402
 
 START, END = "2024-03-01", "2024-07-20"
 

@@ -1,1 +1,1 @@
-"""Orchestration pipelines: ingestion, training recipe, Dask region batch."""
+"""Recipes: scripts that use the library end to end (``python -m pipelines.train_default``)."""

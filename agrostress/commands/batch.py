@@ -68,10 +68,10 @@ def register(app: typer.Typer) -> None:
         ones are redone. Exit codes: 0 all tiles done, 1 some tiles failed (re-run to retry
         them), 2 bad input, 130 interrupted.
         """
+        from agrostress.batch import BatchError, run_batch
         from agrostress.decision import parse_priors
         from agrostress.ingest import IngestError
         from agrostress.settings import get_settings
-        from pipelines.batch import BatchError, run_batch
 
         if workers is not None and scheduler:
             _fail("give either --workers or --scheduler, not both")
@@ -193,7 +193,7 @@ def _duration(seconds: float) -> str:
 def _summary(manifest: Any) -> None:
     from rich.table import Table
 
-    from pipelines.batch.run import stage_shares
+    from agrostress.batch.run import stage_shares
 
     run = manifest.runs[-1]
     summary = manifest.summary

@@ -60,8 +60,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fetch Sentinel-2 L2A over an AOI and write a cube that passes `validate`."""
         from agrostress.ingest import IngestError
+        from agrostress.ingest.fetch import ingest
         from agrostress.settings import get_settings
-        from pipelines.ingest import ingest
 
         settings = get_settings()
         update: dict[str, object] = {}

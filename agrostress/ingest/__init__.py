@@ -1,6 +1,6 @@
 """Real ingestion: Sentinel Hub, STAC catalogues, local files and the simulator → the cube.
 
-Use :func:`pipelines.ingest.ingest` for the whole job (AOI checks, cache, atomic output) or
+Use :func:`agrostress.ingest.fetch.ingest` for the whole job (AOI checks, cache, atomic output) or
 :func:`get_source` + :func:`load_aoi` for the pieces. Heavy clients (sentinelhub, odc-stac,
 pystac-client) are imported only when a source fetches.
 """

@@ -7,8 +7,8 @@ import pytest
 import shapely
 
 from agrostress.analysis import read_fields
-from pipelines.batch.manifest import BatchError
-from pipelines.batch.stats import load_fields
+from agrostress.batch.manifest import BatchError
+from agrostress.batch.stats import load_fields
 
 
 def _gdf(ids, crs="EPSG:4326"):

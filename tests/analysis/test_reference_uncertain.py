@@ -99,8 +99,8 @@ def test_uncertain_in_every_output(unsure, tmp_path):
 
 
 def test_batch_counts_and_zones_name_uncertain(tmp_path):
+    from agrostress.batch.task import count_pixels
     from api.zones import class_zones
-    from pipelines.batch.task import count_pixels
 
     classes = np.array([[0, 3], [NODATA, 2]], np.uint8)
     counts = count_pixels(classes, np.ones((2, 2), bool), ["healthy", "nitrogen_deficiency",

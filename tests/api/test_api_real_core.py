@@ -38,8 +38,8 @@ def body(fields: dict[str, Any], **over: Any) -> dict[str, Any]:
 def library_answer(fields: dict[str, Any], settings: Settings, model_dir: Path) -> list[dict[str, Any]]:
     """What the core path itself says for the field (through the same ingestion cache)."""
     from agrostress.analysis import analyse
+    from agrostress.ingest.fetch import fetch_cube
     from agrostress.models import load
-    from pipelines.ingest import fetch_cube
 
     geom = shapely.geometry.shape(fields)
     cube = fetch_cube("simulated", geom, START, END, cache_dir=settings.cache_dir,

@@ -107,8 +107,8 @@ def local_client() -> Iterator[object]:
 def single_pass(region_scene: dict, batch_model: Path, files_settings: Settings) -> dict:
     """The region analysed in one pass (the reference a mosaic must equal)."""
     from agrostress import analysis
+    from agrostress.ingest.fetch import fetch_cube
     from agrostress.models import load
-    from pipelines.ingest import fetch_cube
 
     cube = fetch_cube(
         "files", region_scene["region"], START, END, settings=files_settings, max_area_km2=None
@@ -131,7 +131,7 @@ def done_run(
     local_client: object,
 ) -> Path:
     """One complete batch over the region (4 tiles of 24 px, with fields); tests copy it."""
-    from pipelines.batch import run_batch
+    from agrostress.batch import run_batch
 
     out = tmp_path_factory.mktemp("run") / "out"
     run_batch(

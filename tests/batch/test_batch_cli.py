@@ -11,10 +11,10 @@ import typer
 from batch_helpers import END, START
 from typer.testing import CliRunner
 
+from agrostress.batch import Manifest
+from agrostress.batch.manifest import MANIFEST_NAME
 from agrostress.commands import batch as batch_cmd
 from agrostress.settings import get_settings
-from pipelines.batch import Manifest
-from pipelines.batch.manifest import MANIFEST_NAME
 
 
 @pytest.fixture

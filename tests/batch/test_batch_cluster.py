@@ -19,8 +19,8 @@ import typer
 from batch_helpers import END, START
 from typer.testing import CliRunner
 
-from pipelines.batch import Manifest, run_batch
-from pipelines.batch.manifest import MANIFEST_NAME
+from agrostress.batch import Manifest, run_batch
+from agrostress.batch.manifest import MANIFEST_NAME
 
 HERE = Path(__file__).resolve().parent
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -82,7 +82,7 @@ def test_worker_killed_mid_run_loses_no_tile(
         os.kill(pids[victim], signal.SIGKILL)
         thread.join(300)
         assert not thread.is_alive()
-        from pipelines.batch.task import model_loads
+        from agrostress.batch.task import model_loads
 
         loads = client.run(model_loads)  # the model is loaded once per worker process
         assert loads and all(n <= 1 for n in loads.values())

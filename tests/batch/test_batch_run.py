@@ -13,10 +13,10 @@ import pytest
 import rasterio
 from batch_helpers import END, START, TILE
 
+from agrostress.batch import FingerprintMismatch, Manifest, run_batch
+from agrostress.batch.manifest import MANIFEST_NAME
 from agrostress.ingest.base import UpstreamError, register_source
 from agrostress.ingest.files_source import FilesSource
-from pipelines.batch import FingerprintMismatch, Manifest, run_batch
-from pipelines.batch.manifest import MANIFEST_NAME
 
 
 def _manifest(out: Path) -> Manifest:
@@ -222,7 +222,7 @@ def test_explain_mosaics_evidence(
 def test_mosaic_cog_has_overviews_and_classes(done_run: Path, tmp_path: Path) -> None:
     from rio_cogeo.cogeo import cog_validate
 
-    from pipelines.batch.mosaic import vrt_to_cog
+    from agrostress.batch.mosaic import vrt_to_cog
 
     cog = vrt_to_cog(
         done_run / "stress_map.vrt", tmp_path / "m.tif", resampling="mode", blocksize=16
@@ -256,7 +256,7 @@ def test_region_across_two_utm_zones(tmp_path: Path, batch_model, local_client) 
 def test_foreign_output_folder_is_refused(
     tmp_path: Path, region_scene, batch_model, files_settings, local_client
 ) -> None:
-    from pipelines.batch import BatchError
+    from agrostress.batch import BatchError
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(BatchError, match="not empty"):

@@ -21,8 +21,8 @@ from agrostress.ingest import (
     get_source,
     load_aoi,
 )
+from agrostress.ingest.fetch import ingest
 from agrostress.ingest.sentinelhub_source import resolve_urls, split_grid
-from pipelines.ingest import ingest
 
 pytestmark = pytest.mark.network
 

@@ -1,6 +1,6 @@
 """Run a region batch on Dask: tiles → tasks → tile COGs → mosaics, stats and the manifest.
 
-    from pipelines.batch import run_batch
+    from agrostress.batch import run_batch
     manifest = run_batch("region.geojson", "2024-03-01", "2024-07-20", "files", "out/",
                          settings=settings.model_copy(update={"files_dir": "s2/"}), workers=2)
 
@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agrostress.batch.grid import DEFAULT_TILE_SIZE, Tile, TileGrid, make_grid
+from agrostress.batch.manifest import MANIFEST_NAME, BatchError, Manifest, TileRecord, now_iso
+from agrostress.batch.task import TileJob, run_tile, tile_is_complete
 from agrostress.outputs.cog import map_codes
-from pipelines.batch.grid import DEFAULT_TILE_SIZE, TileGrid, make_grid
-from pipelines.batch.manifest import MANIFEST_NAME, BatchError, Manifest, TileRecord, now_iso
-from pipelines.batch.task import TileJob, run_tile, tile_is_complete
+from agrostress.settings import Settings, get_settings
 
 LOGGER = logging.getLogger("agrostress.batch")
 
@@ -112,7 +113,7 @@ def run_batch(
     client: Any = None,
     retries: int = 2,
     force: bool = False,
-    settings: Any = None,
+    settings: Settings | None = None,
     region_crs: Any = None,
     progress: ProgressFn | None = None,
 ) -> Manifest:
@@ -126,7 +127,6 @@ def run_batch(
     from agrostress.analysis import tile_halo
     from agrostress.ingest import get_source, parse_period
     from agrostress.models import load
-    from agrostress.settings import get_settings
 
     if scheduler and client is not None:
         raise ValueError("give either a scheduler address or a client, not both")
@@ -141,7 +141,7 @@ def run_batch(
     src = get_source(source, settings)
     field_table = None
     if fields is not None:
-        from pipelines.batch.stats import load_fields
+        from agrostress.batch.stats import load_fields
 
         field_table = load_fields(fields)
 
@@ -303,7 +303,7 @@ def _reconcile(manifest: Manifest, tiles_dir: Path) -> tuple[list[str], list[str
 
 
 def _job(
-    tile: Any,
+    tile: Tile,
     grid: TileGrid,
     halo: int,
     source: str,
@@ -314,7 +314,7 @@ def _job(
     tiles_dir: Path,
     fingerprint: str,
     explain: bool,
-    settings: Any,
+    settings: Settings,
     torch_threads: int | None,
 ) -> TileJob:
     zone = grid.zone(tile.epsg)
@@ -493,8 +493,8 @@ def _finish(
 ) -> None:
     from pyproj import CRS
 
-    from pipelines.batch.mosaic import Placement, build_vrt, overview_resampling, vrt_to_cog
-    from pipelines.batch.stats import ZoneRasters, field_statistics, write_table
+    from agrostress.batch.mosaic import Placement, build_vrt, overview_resampling, vrt_to_cog
+    from agrostress.batch.stats import ZoneRasters, field_statistics, write_table
 
     state.stage, state.tile = "mosaic", None
     _notify(progress, state)

@@ -2,7 +2,7 @@
 
 Used by ``agrostress ingest``, the REST API and the batch pipeline::
 
-    from pipelines.ingest import ingest
+    from agrostress.ingest.fetch import ingest
     path = ingest("stac", "field.geojson", "2024-03-01", "2024-07-20", "cube.zarr",
                   cache_dir="cache/")
 

@@ -28,6 +28,7 @@ import numpy as np
 from agrostress.atomic import atomic_path
 from agrostress.ingest.aoi import AOI
 from agrostress.outputs.cog import map_codes
+from agrostress.settings import Settings
 
 TILE_META = "tile.json"
 REQUIRED_OUTPUTS = ("stress_map", "probabilities")
@@ -52,7 +53,7 @@ class TileJob:
     tiles_dir: str
     fingerprint_id: str
     explain: bool = False
-    settings: Any = None
+    settings: Settings | None = None
     analyse_tile: int = 256
     torch_threads: int | None = 1
 
@@ -110,7 +111,7 @@ def run_tile(job: TileJob) -> dict[str, Any]:
     """Compute one tile and write its folder atomically; return timings, pixels, outputs."""
     from agrostress import analysis as core
     from agrostress.decision import policy_from
-    from pipelines.ingest import fetch_cube
+    from agrostress.ingest.fetch import fetch_cube
 
     _set_threads(job.torch_threads)
     timings: dict[str, float] = {}

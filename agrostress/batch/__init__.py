@@ -1,19 +1,26 @@
 """Region batches on Dask: tile a region, map every tile on a worker, mosaic the results.
 
-``run_batch`` (see :mod:`pipelines.batch.run`) is what ``agrostress batch`` calls; the
+``run_batch`` (see :mod:`agrostress.batch.run`) is what ``agrostress batch`` calls; the
 pieces: :mod:`.grid` (region → tiles), :mod:`.task` (the tile task), :mod:`.manifest` (the
 resumable run record), :mod:`.mosaic` (VRT + COG) and :mod:`.stats` (per-field table).
 """
 
-from pipelines.batch.grid import DEFAULT_TILE_SIZE, Tile, TileGrid, ZoneGrid, load_region, make_grid
-from pipelines.batch.manifest import (
+from agrostress.batch.grid import (
+    DEFAULT_TILE_SIZE,
+    Tile,
+    TileGrid,
+    ZoneGrid,
+    load_region,
+    make_grid,
+)
+from agrostress.batch.manifest import (
     MANIFEST_NAME,
     BatchError,
     FingerprintMismatch,
     Manifest,
     TileRecord,
 )
-from pipelines.batch.run import BatchProgress, default_workers, run_batch
+from agrostress.batch.run import BatchProgress, default_workers, run_batch
 
 __all__ = [
     "DEFAULT_TILE_SIZE",

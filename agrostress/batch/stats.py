@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from agrostress.atomic import atomic_path
+from agrostress.batch.manifest import BatchError
 from agrostress.decision import UNCERTAIN, DecisionPolicy
-from pipelines.batch.manifest import BatchError
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from agrostress.atomic import atomic_path
+from agrostress.batch.grid import Tile
 from agrostress.jsonable import jsonable
-from pipelines.batch.grid import Tile
 
 FORMAT = "agrostress-batch-manifest/1"
 MANIFEST_NAME = "manifest.json"
