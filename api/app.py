@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import agrostress
 from agrostress.settings import Settings, get_settings
 from api.errors import ApiError, error_body, install_error_handlers
-from api.jobs import Core
+from api.jobs.core import Core
 from api.registry import ModelRegistry
 from api.routers import analyses, health
 from api.routers import models as models_router

@@ -14,7 +14,8 @@ from fastapi.security import APIKeyHeader
 from agrostress.settings import Settings
 from api.db import Store, default_url
 from api.errors import ApiError
-from api.jobs import Core, JobRunner, default_core
+from api.jobs import JobRunner
+from api.jobs.core import Core, default_core
 from api.registry import ModelRegistry
 
 LOGGER = logging.getLogger("agrostress.api")

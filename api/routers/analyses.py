@@ -12,7 +12,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
 from api.errors import ApiError, error_response, jsonable
-from api.jobs import ARTEFACTS, ERROR_STATUS, ID_RE
+from api.jobs.artefacts import ARTEFACTS, ID_RE
+from api.jobs.core import ERROR_STATUS
 from api.schemas import Analysis, AnalysisList, AnalysisRequest, ErrorResponse, Status
 from api.service import Service, get_service, require_api_key
 from api.validation import prepare

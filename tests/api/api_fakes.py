@@ -24,14 +24,14 @@ from pyproj import Transformer
 from rasterio.features import geometry_mask
 
 from agrostress.ingest import load_aoi
-from api.jobs import Core
+from api.jobs.core import Core
 
 CLASSES = ("healthy", "nitrogen_deficiency", "yellow_rust")
 COLOURS = np.array([[46, 125, 50], [249, 168, 37], [198, 40, 40]], dtype=np.uint8)
 
 
 class FakeCore:
-    """Builds a :class:`api.jobs.Core`; ``delay_s`` makes fetching slow (with progress)."""
+    """Builds a :class:`api.jobs.core.Core`; ``delay_s`` makes fetching slow (with progress)."""
 
     def __init__(self, delay_s: float = 0.0, fail_with: BaseException | None = None):
         self.delay_s = delay_s

@@ -110,6 +110,6 @@ def wait_done(client: httpx.Client, analysis_id: str, timeout: float = 60) -> di
 
 def real_core_available() -> bool:
     """True once agrostress.analysis implements the contract (issue 6)."""
-    from api.jobs import default_core
+    from api.jobs.core import default_core
 
     return default_core()[0] is not None

@@ -16,7 +16,7 @@ from api_helpers import LiveServer
 from agrostress.ingest import CoverageError, CredentialsError, UpstreamError
 from agrostress.settings import Settings
 from api.errors import jsonable
-from api.jobs import ERROR_STATUS, classify
+from api.jobs.core import ERROR_STATUS, classify
 from api.schemas import AnalysisRequest
 from api.validation import prepare
 from api.zones import class_zones, map_bounds_wgs84
@@ -110,7 +110,7 @@ def test_every_written_artefact_can_be_served() -> None:
     """One list: the API serves every file the core path writes (QGIS style, categories and
     per-pixel attributions included), plus its own zones."""
     from agrostress.outputs import ARTEFACTS as OUTPUT_FILES
-    from api.jobs import ARTEFACTS
+    from api.jobs.artefacts import ARTEFACTS
 
     assert set(ARTEFACTS) == {*OUTPUT_FILES.values(), "zones.geojson"}
     assert ARTEFACTS["stress_map.qml"] == "application/xml"

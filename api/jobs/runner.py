@@ -1,4 +1,4 @@
-"""Analysis jobs: a bounded thread pool running fetch → analyse → write, state in the database.
+"""The job runner: a bounded thread pool running fetch → analyse → write, state in the database.
 
 Each process has an ``instance`` id; it owns the jobs it queued and refreshes their heartbeat.
 Jobs whose owner stopped (released at a clean shutdown, or silent for three heartbeats after a
@@ -6,9 +6,9 @@ crash) are taken over by a live process: resumed from the stored request, or mar
 ``failed/interrupted`` when resuming is off or the job used up its attempts. No job is lost
 silently.
 
-Artefacts go to ``<data_dir>/analyses/<id>/`` where ``id`` is a server-made uuid4 hex and the
-names come from :data:`ARTEFACTS`; the folder appears atomically (written under a temporary
-name, then renamed).
+Artefacts go to ``<data_dir>/analyses/<id>/`` (names from
+:data:`api.jobs.artefacts.ARTEFACTS`); the folder appears atomically (written under a
+temporary name, then renamed).
 """
 
 from __future__ import annotations
@@ -18,147 +18,25 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agrostress.decision import policy_from
-from agrostress.outputs import ARTEFACTS as OUTPUT_FILES
 from agrostress.settings import Settings
 from api.db import ACTIVE, Store, utcnow
 from api.errors import ApiError, jsonable
+from api.jobs.artefacts import ARTEFACTS, ID_RE, ZONES_FILE
+from api.jobs.core import Core, classify
+from api.jobs.progress import JobInterrupted, JobProgress
 from api.registry import ModelRegistry, ServedModel
 from api.zones import class_zones, map_bounds_wgs84
 
 LOGGER = logging.getLogger("agrostress.api.jobs")
-
-MEDIA_TYPES: dict[str, str] = {
-    ".tif": "image/tiff", ".png": "image/png", ".json": "application/json",
-    ".geojson": "application/geo+json", ".qml": "application/xml", ".xml": "application/xml",
-    ".npz": "application/octet-stream",
-}
-
-ARTEFACTS: dict[str, str] = {
-    name: MEDIA_TYPES[Path(name).suffix]
-    for name in (*OUTPUT_FILES.values(), "zones.geojson")
-}
-"""The artefacts that can be served, with their media types (the allow-list): every file
-the core path writes (:data:`agrostress.outputs.ARTEFACTS`) and the API's class zones."""
-
-ID_RE = re.compile(r"^[0-9a-f]{32}$")
-
-ERROR_STATUS: dict[str, int] = {
-    "invalid_geometry": 422,
-    "source_config": 422,
-    "no_data": 422,
-    "no_coverage": 422,
-    "analysis_rejected": 422,
-    "source_credentials": 503,
-    "upstream_error": 502,
-    "invalid_cube": 502,
-    "model_unavailable": 503,
-    "core_unavailable": 503,
-    "interrupted": 503,
-    "out_of_memory": 507,
-    "analysis_failed": 500,
-}
-"""HTTP status of a failed analysis's error code (answer of a synchronous request)."""
-
-
-class JobInterrupted(Exception):  # noqa: N818 - a signal, not an error
-    """Raised inside a job when the process shuts down; the job is handed over, not failed."""
-
-
-@dataclass(frozen=True)
-class Core:
-    """The core path the jobs call (swappable for tests and benchmarks of the service)."""
-
-    fetch_cube: Callable[..., Any]
-    analyse: Callable[..., Any]
-    write_outputs: Callable[..., Any]
-    #: the wheat reference of a cube (for a buffer around too few fields); None: not offered
-    request_reference: Callable[..., Any] | None = None
-
-
-def default_core() -> tuple[Core | None, str | None]:
-    """The library's core path, or None and why not."""
-    try:
-        from agrostress import analysis
-        from agrostress.ingest.fetch import fetch_cube
-    except ImportError as e:  # pragma: no cover - broken install
-        return None, f"cannot import the core path: {e}"
-    return Core(fetch_cube, analysis.analyse, analysis.write_outputs,
-                analysis.request_reference), None
-
-
-def classify(exc: BaseException) -> tuple[str, str]:
-    """(error code, user message) of a job failure."""
-    from agrostress.cube import CubeError
-    from agrostress.ingest import (
-        AOIError,
-        CoverageError,
-        CredentialsError,
-        EmptyCatalogueError,
-        SourceConfigError,
-        UpstreamError,
-    )
-
-    table: list[tuple[type[BaseException], str]] = [
-        (AOIError, "invalid_geometry"),
-        (SourceConfigError, "source_config"),
-        (CredentialsError, "source_credentials"),
-        (EmptyCatalogueError, "no_data"),
-        (CoverageError, "no_coverage"),
-        (UpstreamError, "upstream_error"),
-        (CubeError, "invalid_cube"),
-        (MemoryError, "out_of_memory"),
-    ]
-    for cls, code in table:
-        if isinstance(exc, cls):
-            return code, str(exc) or cls.__name__
-    if isinstance(exc, ValueError):
-        return "analysis_rejected", str(exc) or "the data cannot be analysed"
-    return "analysis_failed", "the analysis failed unexpectedly (logged on the server)"
-
-
-class _Progress:
-    """Maps fetch/analyse progress to 0..1, writes it (throttled), and checks for shutdown."""
-
-    FETCH, ANALYSE = (0.02, 0.45), (0.45, 0.95)
-
-    def __init__(self, runner: JobRunner, analysis_id: str):
-        self.runner, self.id = runner, analysis_id
-        self.last_write, self.last_stage = 0.0, ""
-
-    def set(self, stage: str, value: float, *, force: bool = False) -> None:
-        if self.runner.stopping.is_set():
-            raise JobInterrupted(self.id)
-        now = time.monotonic()
-        if force or stage != self.last_stage or now - self.last_write > 0.5:
-            self.last_write, self.last_stage = now, stage
-            self.runner.store.update(
-                self.id,
-                owner=self.runner.instance,
-                stage=stage[:32],
-                progress=round(min(max(value, 0.0), 1.0), 4),
-            )
-
-    def _scaled(self, span: tuple[float, float], done: int, total: int) -> float:
-        frac = done / total if total else 1.0
-        return span[0] + (span[1] - span[0]) * min(max(frac, 0.0), 1.0)
-
-    def fetch(self, stage: str, done: int, total: int) -> None:
-        self.set(str(stage or "fetch"), self._scaled(self.FETCH, done, total))
-
-    def analyse(self, done: int, total: int) -> None:
-        self.set("analyse", self._scaled(self.ANALYSE, done, total))
 
 
 class JobRunner:
@@ -302,7 +180,7 @@ class JobRunner:
         row = self.store.get(analysis_id)
         if row is None or row["status"] not in ACTIVE or row["owner"] != self.instance:
             return
-        progress = _Progress(self, analysis_id)
+        progress = JobProgress(self.store, self.instance, self.stopping, analysis_id)
         try:
             served = self.models.get(row["model_id"])
             if self.core is None:
@@ -362,7 +240,7 @@ class JobRunner:
         )
 
     def _execute(
-        self, analysis_id: str, req: dict[str, Any], served: ServedModel, progress: _Progress
+        self, analysis_id: str, req: dict[str, Any], served: ServedModel, progress: JobProgress
     ) -> dict[str, Any]:
         import geopandas as gpd
         import shapely
@@ -388,7 +266,7 @@ class JobRunner:
         reference = None
         if self._wants_buffer(served, len(fields)):
             reference = self._buffer_reference(req, fields, served, cache_dir)
-        progress.set("analyse", self._ANALYSE_START, force=True)
+        progress.set("analyse", JobProgress.ANALYSE[0], force=True)
         with served.lock:
             result = self.core.analyse(
                 cube,
@@ -403,8 +281,6 @@ class JobRunner:
             )
         progress.set("write", 0.95, force=True)
         return self._write(analysis_id, result, served, names)
-
-    _ANALYSE_START = _Progress.ANALYSE[0]
 
     def _wants_buffer(self, served: ServedModel, n_fields: int) -> bool:
         """A buffer is fetched for the reference when set, offered by the core, the model
@@ -453,7 +329,7 @@ class JobRunner:
             bounds = None
             if (tmp / "stress_map.tif").is_file():
                 zones = class_zones(tmp / "stress_map.tif", list(served.card.class_names))
-                (tmp / "zones.geojson").write_text(json.dumps(zones))
+                (tmp / ZONES_FILE).write_text(json.dumps(zones))
                 bounds = map_bounds_wgs84(tmp / "stress_map.tif")
             current = self.store.get(analysis_id)
             if current is None or current["owner"] != self.instance:
@@ -465,14 +341,14 @@ class JobRunner:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         fields = []
-        for f in getattr(result, "fields", None) or []:
+        for f in result.fields:
             d = jsonable(dict(f))
             fid = d.get("field_id")
             d["name"] = names.get(int(fid)) if isinstance(fid, int | float) else None
             fields.append(d)
         return {
             "fields": fields,
-            "totals": jsonable(getattr(result, "totals", None) or {}),
+            "totals": jsonable(result.totals),
             "artefacts": sorted(n for n in ARTEFACTS if (final / n).is_file()),
             "map_bounds_wgs84": bounds,
             "decision": jsonable(result.meta.get("decision")),
