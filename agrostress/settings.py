@@ -1,23 +1,24 @@
-"""One settings object for the whole product (environment variables ``AGROSTRESS_*``).
+"""The library's settings (environment variables ``AGROSTRESS_*``).
 
-Nothing else in the code base reads the environment: interfaces build a :class:`Settings`
-and pass what they need down.
+Nothing else in the library reads the environment: interfaces build a :class:`Settings` and
+pass what they need down. The REST service adds its own (``AGROSTRESS_API_*``,
+:class:`api.settings.ApiSettings`).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    """Product-wide settings; every field can be set as ``AGROSTRESS_<FIELD>``."""
+    """Library settings; every field can be set as ``AGROSTRESS_<FIELD>``."""
 
     model_config = SettingsConfigDict(env_prefix="AGROSTRESS_", env_file=".env", extra="ignore")
 
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     )
     max_ood: float = Field(
         1.0, gt=0.0, description="out-of-distribution score above which a pixel is 'uncertain'"
+    )
+    season_complete_doy: float = Field(
+        170.0, ge=1, le=366, description="day of year from which the season counts as complete: "
+        "before it, calls that are not confident yet are 'too_early' rather than 'uncertain'"
     )
 
     # ------------------------------------------------------------------ ingestion (agrostress.ingest)
@@ -90,86 +95,6 @@ class Settings(BaseSettings):
     ingest_offset_check: bool = Field(
         True, description="sanity-check the L2A BOA offset decision against the pixel values"
     )
-
-    # ------------------------------------------------------------------ REST API (api/, issue 8)
-    # Read by ``api.app.create_app``; see docs/api.md. Limits answer 413/422 naming the limit.
-    api_key: SecretStr = Field(
-        SecretStr(""), description="require this key in the X-API-Key header (empty: no auth)"
-    )
-    api_database_url: str | None = Field(
-        None, description="SQLAlchemy URL (default: sqlite:///<data_dir>/agrostress.db)"
-    )
-    api_model_dirs: Annotated[list[Path], NoDecode] = Field(
-        default_factory=list,
-        description="extra checkpoints served besides model_dir (comma-separated paths)",
-    )
-    api_sources: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["sentinelhub", "stac", "files", "simulated"],
-        description="sources the API accepts (comma-separated)",
-    )
-    api_cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="CORS allowed origins (comma-separated; empty: no CORS)"
-    )
-    api_max_body_bytes: int = Field(
-        2_000_000, ge=1_000, description="largest request body (bytes) -> 413"
-    )
-    api_max_vertices: int = Field(
-        20_000, ge=4, description="most polygon vertices in one request -> 413"
-    )
-    api_max_fields: int = Field(200, ge=1, description="most fields in one request -> 413")
-    api_max_area_ha: float = Field(
-        5_000.0, gt=0, description="largest total field area (ha) -> 413"
-    )
-    api_max_extent_ha: float = Field(
-        10_000.0, gt=0, description="largest bounding box of the fields' pixel grid (ha) -> 413"
-    )
-    api_max_date_span_days: int = Field(
-        400, ge=1, description="longest start..end period (days) -> 422"
-    )
-    api_sync_max_ha: float = Field(
-        500.0, ge=0, description="grids up to this extent (ha) are answered synchronously"
-    )
-    api_sync_timeout_s: float = Field(
-        120.0, gt=0, description="a synchronous request still running then answers 202"
-    )
-    api_job_workers: int = Field(2, ge=1, le=64, description="analyses run at once per process")
-    api_max_pending_jobs: int = Field(
-        64, ge=1, description="queued + running analyses per process before 429"
-    )
-    api_job_heartbeat_s: float = Field(
-        5.0, gt=0, description="job heartbeat; jobs silent for 3 beats are taken over"
-    )
-    api_resume_jobs: bool = Field(
-        True, description="resume jobs interrupted by a restart (else mark them failed)"
-    )
-    api_job_max_attempts: int = Field(
-        2, ge=1, le=10, description="runs of one job (restarts included) before it fails"
-    )
-    api_use_cache: bool = Field(True, description="fetch cubes through the ingestion cache")
-    api_reference_buffer_m: float = Field(
-        0.0, ge=0.0, le=5_000.0,
-        description="for requests with fewer than 3 fields: fetch this buffer (m) around them "
-        "and judge the fields against its wheat (0: the model's built-in reference)",
-    )
-    api_plots: bool = Field(
-        True, description="also render the optional PNGs (trajectories, histogram, per field)"
-    )
-    api_torch_threads: int | None = Field(
-        None, ge=1, le=256, description="torch intra-op threads (default: torch's)"
-    )
-
-    @field_validator("api_model_dirs", "api_sources", "api_cors_origins", mode="before")
-    @classmethod
-    def _split_commas(cls, v: object) -> object:
-        """Accept comma-separated strings (env vars) as well as lists."""
-        if isinstance(v, str):
-            v = v.strip()
-            if v.startswith("["):
-                import json
-
-                return json.loads(v)
-            return [item.strip() for item in v.split(",") if item.strip()]
-        return v
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,7 @@
 
     uvicorn --factory api.app:create_app          # or: agrostress serve
 
-``create_app(settings)`` wires routers, error handlers, limits, CORS and the static viewer;
+``create_app(settings, api)`` wires routers, error handlers, limits, CORS and the static viewer;
 its lifespan opens the database, loads the models once, and starts the job runner (which
 takes over jobs a previous process left unfinished).
 """
@@ -30,6 +30,7 @@ from api.registry import ModelRegistry
 from api.routers import analyses, health
 from api.routers import models as models_router
 from api.service import Service
+from api.settings import ApiSettings, get_api_settings
 
 LOGGER = logging.getLogger("agrostress.api")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -139,20 +140,23 @@ class SecurityHeadersMiddleware:
 
 def create_app(
     settings: Settings | None = None,
+    api: ApiSettings | None = None,
     *,
     core: Core | None = None,
     models: ModelRegistry | None = None,
 ) -> FastAPI:
     """The AgroStress REST service.
 
-    ``core`` replaces the library's core path (tests, service benchmarks); ``models``
+    ``settings``: the library's (default: from ``AGROSTRESS_*``); ``api``: the service's own
+    (default: from ``AGROSTRESS_API_*``). ``core`` replaces the library's core path (tests, service benchmarks); ``models``
     replaces loading the checkpoints named by the settings.
     """
     settings = settings or get_settings()
+    api = api or get_api_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = await run_in_threadpool(Service.start, settings, core=core, models=models)
+        service = await run_in_threadpool(Service.start, settings, api, core=core, models=models)
         app.state.service = service
         try:
             yield
@@ -175,17 +179,17 @@ def create_app(
     app.include_router(models_router.router)
     app.include_router(analyses.router)
     _mount_viewer(app)
-    if settings.api_cors_origins:
+    if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=list(settings.api_cors_origins),
+            allow_origins=list(api.cors_origins),
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Content-Type", "X-API-Key", "Prefer"],
             expose_headers=["Location", "Retry-After"],
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes)
     return app
 
 

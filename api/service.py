@@ -17,6 +17,7 @@ from api.errors import ApiError
 from api.jobs import JobRunner
 from api.jobs.core import Core, default_core
 from api.registry import ModelRegistry
+from api.settings import ApiSettings
 
 LOGGER = logging.getLogger("agrostress.api")
 
@@ -33,6 +34,7 @@ class Service:
     """Everything the routes share; built once at start-up by the lifespan."""
 
     settings: Settings
+    api: ApiSettings
     store: Store
     models: ModelRegistry
     runner: JobRunner
@@ -43,6 +45,7 @@ class Service:
     def start(
         cls,
         settings: Settings,
+        api: ApiSettings,
         *,
         core: Core | None = None,
         models: ModelRegistry | None = None,
@@ -55,15 +58,15 @@ class Service:
             if core_error:
                 LOGGER.error("analyses are unavailable: %s", core_error)
         if models is None:
-            models = ModelRegistry.load(settings.model_dir, settings.api_model_dirs)
-        if settings.api_torch_threads:
+            models = ModelRegistry.load(settings.model_dir, api.model_dirs)
+        if api.torch_threads:
             import torch
 
-            torch.set_num_threads(settings.api_torch_threads)
-        store = Store(settings.api_database_url or default_url(data_dir))
-        runner = JobRunner(settings, store, models, core, data_dir)
+            torch.set_num_threads(api.torch_threads)
+        store = Store(api.database_url or default_url(data_dir))
+        runner = JobRunner(settings, api, store, models, core, data_dir)
         runner.start()
-        return cls(settings, store, models, runner, core_error)
+        return cls(settings, api, store, models, runner, core_error)
 
     def close(self) -> None:
         self.runner.shutdown()
@@ -74,11 +77,21 @@ def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
+def get_library_settings(svc: Service = Depends(get_service)) -> Settings:
+    """The library's settings (data, models, sources, decision)."""
+    return svc.settings
+
+
+def get_api_settings(svc: Service = Depends(get_service)) -> ApiSettings:
+    """The service's own settings (limits, jobs, auth)."""
+    return svc.api
+
+
 def require_api_key(
-    request: Request, key: str | None = Depends(api_key_scheme)
+    api: ApiSettings = Depends(get_api_settings), key: str | None = Depends(api_key_scheme)
 ) -> None:
     """401 unless the server has no key or the header carries it."""
-    expected = get_service(request).settings.api_key.get_secret_value()
+    expected = api.key.get_secret_value()
     if not expected:
         return
     if key is None or not hmac.compare_digest(key.encode(), expected.encode()):

@@ -21,6 +21,7 @@ from agrostress.ingest import AOIError, load_aoi
 from agrostress.settings import Settings
 from api.errors import ApiError
 from api.schemas import AnalysisRequest, Feature, FeatureCollection
+from api.settings import ApiSettings
 
 CRS84 = "EPSG:4326"
 
@@ -39,7 +40,7 @@ def _invalid(message: str, **details: Any) -> ApiError:
 
 
 def _limit(status: int, code: str, message: str, limit: float, setting: str) -> ApiError:
-    env = f"AGROSTRESS_{setting.upper()}"
+    env = ApiSettings.env_name(setting)
     return ApiError(
         status,
         code,
@@ -70,15 +71,15 @@ def _rings(geom: dict[str, Any]) -> list[list[list[float]]]:
     return [ring for poly in polys for ring in poly]
 
 
-def _check_coordinates(geoms: list[dict[str, Any]], settings: Settings) -> None:
+def _check_coordinates(geoms: list[dict[str, Any]], api: ApiSettings) -> None:
     n_vertices = sum(len(ring) for g in geoms for ring in _rings(g))
-    if n_vertices > settings.api_max_vertices:
+    if n_vertices > api.max_vertices:
         raise _limit(
             413,
             "too_many_vertices",
             f"the fields have {n_vertices} vertices",
-            settings.api_max_vertices,
-            "api_max_vertices",
+            api.max_vertices,
+            "max_vertices",
         )
     for i, g in enumerate(geoms, start=1):
         for ring in _rings(g):
@@ -124,9 +125,9 @@ def _to_shape(geom: dict[str, Any], i: int) -> Polygon | MultiPolygon:
     return shp
 
 
-def source_problem(name: str, settings: Settings) -> str | None:
+def source_problem(name: str, settings: Settings, api: ApiSettings) -> str | None:
     """Why ``name`` cannot be used on this server, or None."""
-    if name not in settings.api_sources:
+    if name not in api.sources:
         return f"source {name!r} is disabled on this server (AGROSTRESS_API_SOURCES)"
     if name == "sentinelhub" and not (
         settings.sh_client_id or settings.sh_config_profile
@@ -137,9 +138,11 @@ def source_problem(name: str, settings: Settings) -> str | None:
     return None
 
 
-def prepare(req: AnalysisRequest, settings: Settings, model_id: str) -> PreparedRequest:
+def prepare(
+    req: AnalysisRequest, settings: Settings, api: ApiSettings, model_id: str
+) -> PreparedRequest:
     """Check ``req`` (geometry, limits, period, source) and normalise it for storage."""
-    problem = source_problem(req.source.value, settings)
+    problem = source_problem(req.source.value, settings, api)
     if problem:
         raise ApiError(422, "source_unavailable", problem)
     if req.start > req.end:
@@ -147,25 +150,25 @@ def prepare(req: AnalysisRequest, settings: Settings, model_id: str) -> Prepared
             422, "invalid_period", f"start {req.start} is after end {req.end}"
         )
     span = (req.end - req.start).days + 1
-    if span > settings.api_max_date_span_days:
+    if span > api.max_date_span_days:
         raise _limit(
             422,
             "date_span_too_long",
             f"the period {req.start}..{req.end} spans {span} days",
-            settings.api_max_date_span_days,
-            "api_max_date_span_days",
+            api.max_date_span_days,
+            "max_date_span_days",
         )
     feats = _features(req)
-    if len(feats) > settings.api_max_fields:
+    if len(feats) > api.max_fields:
         raise _limit(
             413,
             "too_many_fields",
             f"the request has {len(feats)} fields",
-            settings.api_max_fields,
-            "api_max_fields",
+            api.max_fields,
+            "max_fields",
         )
     geoms = [g for g, _ in feats]
-    _check_coordinates(geoms, settings)
+    _check_coordinates(geoms, api)
     shapes = [_to_shape(g, i) for i, g in enumerate(geoms, start=1)]
     union = shapely.union_all(shapes) if len(shapes) > 1 else shapes[0]
     try:
@@ -173,22 +176,22 @@ def prepare(req: AnalysisRequest, settings: Settings, model_id: str) -> Prepared
     except AOIError as e:
         raise _invalid(f"fields: {e}") from e
     area_ha = aoi.area_km2 * 100.0
-    if area_ha > settings.api_max_area_ha:
+    if area_ha > api.max_area_ha:
         raise _limit(
             413,
             "area_too_large",
             f"the fields cover {area_ha:,.1f} ha",
-            settings.api_max_area_ha,
-            "api_max_area_ha",
+            api.max_area_ha,
+            "max_area_ha",
         )
     extent_ha = aoi.width * aoi.height * aoi.resolution**2 / 1e4
-    if extent_ha > settings.api_max_extent_ha:
+    if extent_ha > api.max_extent_ha:
         raise _limit(
             413,
             "extent_too_large",
             f"the fields' bounding box covers {extent_ha:,.1f} ha",
-            settings.api_max_extent_ha,
-            "api_max_extent_ha",
+            api.max_extent_ha,
+            "max_extent_ha",
         )
     features = [
         {

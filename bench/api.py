@@ -146,6 +146,7 @@ def main() -> None:
     from agrostress.ingest.fetch import fetch_cube
     from agrostress.settings import Settings
     from api.app import create_app
+    from api.settings import ApiSettings
 
     tmp = Path(tempfile.mkdtemp(prefix="agrostress-bench-api-"))
     model_dir, model_desc = pick_model(args.model, tmp)
@@ -159,11 +160,11 @@ def main() -> None:
     print(f"GeoTIFF folder for the files source: {cube.sizes['time']} dates, "
           f"{cube.sizes['y']}x{cube.sizes['x']} px ({time.perf_counter() - t0:.1f} s)")
     settings = Settings(_env_file=None, data_dir=tmp / "data", cache_dir=tmp / "cache",
-                        model_dir=model_dir, files_dir=tmp / "tiffs",
-                        api_job_workers=args.workers, api_max_pending_jobs=1000,
-                        api_sources=["simulated", "files"], api_sync_timeout_s=900,
-                        api_plots=not args.no_plots)
-    srv = Server(create_app(settings))
+                        model_dir=model_dir, files_dir=tmp / "tiffs")
+    api = ApiSettings(_env_file=None, job_workers=args.workers, max_pending_jobs=1000,
+                      sources=["simulated", "files"], sync_timeout_s=900,
+                      plots=not args.no_plots)
+    srv = Server(create_app(settings, api))
     rows: list[dict[str, Any]] = []
 
     def record(name: str, lat: list[float]) -> None:

@@ -34,6 +34,7 @@ from api.jobs.artefacts import ARTEFACTS, ID_RE, ZONES_FILE
 from api.jobs.core import Core, classify
 from api.jobs.progress import JobInterrupted, JobProgress
 from api.registry import ModelRegistry, ServedModel
+from api.settings import ApiSettings
 from api.zones import class_zones, map_bounds_wgs84
 
 LOGGER = logging.getLogger("agrostress.api.jobs")
@@ -45,12 +46,14 @@ class JobRunner:
     def __init__(
         self,
         settings: Settings,
+        api: ApiSettings,
         store: Store,
         models: ModelRegistry,
         core: Core | None,
         data_dir: Path,
     ):
-        self.settings, self.store, self.models, self.core = settings, store, models, core
+        self.settings, self.api = settings, api
+        self.store, self.models, self.core = store, models, core
         self.analyses_dir = Path(data_dir) / "analyses"
         self.analyses_dir.mkdir(parents=True, exist_ok=True)
         self.instance = uuid.uuid4().hex
@@ -58,7 +61,7 @@ class JobRunner:
         self._lock = threading.Lock()
         self._futures: dict[str, Future[None]] = {}
         self._executor = ThreadPoolExecutor(
-            max_workers=settings.api_job_workers, thread_name_prefix="agrostress-job"
+            max_workers=api.job_workers, thread_name_prefix="agrostress-job"
         )
         self._beat = threading.Thread(target=self._beat_loop, name="agrostress-jobs-beat", daemon=True)
 
@@ -101,13 +104,13 @@ class JobRunner:
         with self._lock:
             if self.stopping.is_set():
                 raise ApiError(503, "shutting_down", "the server is shutting down; retry later")
-            if len(self._futures) >= self.settings.api_max_pending_jobs:
+            if len(self._futures) >= self.api.max_pending_jobs:
                 raise ApiError(
                     429,
                     "queue_full",
                     f"{len(self._futures)} analyses are queued or running on this server "
-                    f"(limit {self.settings.api_max_pending_jobs}, "
-                    "AGROSTRESS_API_MAX_PENDING_JOBS); retry later",
+                    f"(limit {self.api.max_pending_jobs}, "
+                    f"{ApiSettings.env_name('max_pending_jobs')}); retry later",
                     headers={"Retry-After": "10"},
                 )
             fut = self._executor.submit(self._run, analysis_id)
@@ -123,16 +126,16 @@ class JobRunner:
 
     def recover(self) -> int:
         """Resume or fail jobs whose owner is gone; returns how many were taken over."""
-        stale = utcnow() - dt.timedelta(seconds=3 * self.settings.api_job_heartbeat_s)
+        stale = utcnow() - dt.timedelta(seconds=3 * self.api.job_heartbeat_s)
         n = 0
         for row in self.store.orphans(stale):
             if row["id"] in self._futures or self.stopping.is_set():
                 continue
             resume = (
-                self.settings.api_resume_jobs
-                and row["attempts"] < self.settings.api_job_max_attempts
+                self.api.resume_jobs
+                and row["attempts"] < self.api.job_max_attempts
             )
-            if resume and self.pending < self.settings.api_max_pending_jobs:
+            if resume and self.pending < self.api.max_pending_jobs:
                 if self.store.claim(row, self.instance, status="queued", stage="resumed",
                                     progress=0.0):
                     LOGGER.warning("resuming interrupted analysis %s", row["id"])
@@ -159,7 +162,7 @@ class JobRunner:
         return n
 
     def _beat_loop(self) -> None:
-        while not self.stopping.wait(self.settings.api_job_heartbeat_s):
+        while not self.stopping.wait(self.api.job_heartbeat_s):
             try:
                 self.store.heartbeat(self.instance)
                 self.recover()
@@ -250,7 +253,7 @@ class JobRunner:
         fields["field_id"] = fields["field_id"].astype("int64")
         names = {int(fid): name for fid, name in zip(fields["field_id"], fields["name"], strict=True)}
         union = shapely.union_all(fields.geometry.values)
-        cache_dir = self.settings.cache_dir if self.settings.api_use_cache else None
+        cache_dir = self.settings.cache_dir if self.api.use_cache else None
         progress.set("fetch", 0.02, force=True)
         cube = self.core.fetch_cube(
             req["source"],
@@ -287,18 +290,18 @@ class JobRunner:
         judges against a reference, and the request has too few fields for its own."""
         from agrostress.preprocess.reference import MIN_GROUPS
 
-        return (self.settings.api_reference_buffer_m > 0
+        return (self.api.reference_buffer_m > 0
                 and self.core is not None and self.core.request_reference is not None
                 and bool(served.model.uses_reference) and n_fields < MIN_GROUPS)
 
     def _buffer_reference(self, req: dict[str, Any], fields: Any, served: ServedModel,
                           cache_dir: Any) -> Any:
-        """The reference from the wheat within ``api_reference_buffer_m`` of the fields; the
+        """The reference from the wheat within ``reference_buffer_m`` of the fields; the
         built-in one (None here) when the buffer holds too little either."""
         import shapely
 
         utm = fields.estimate_utm_crs()
-        ring = fields.to_crs(utm).geometry.buffer(self.settings.api_reference_buffer_m)
+        ring = fields.to_crs(utm).geometry.buffer(self.api.reference_buffer_m)
         wide = shapely.union_all(ring.to_crs("EPSG:4326").values)
         assert self.core is not None and self.core.request_reference is not None
         cube = self.core.fetch_cube(req["source"], wide, req["start"], req["end"],
@@ -325,7 +328,7 @@ class JobRunner:
         tmp = self.analyses_dir / f".{analysis_id}.{uuid.uuid4().hex[:8]}.tmp"
         tmp.mkdir(parents=True)
         try:
-            self.core.write_outputs(result, tmp, plots=self.settings.api_plots)  # type: ignore[union-attr]
+            self.core.write_outputs(result, tmp, plots=self.api.plots)  # type: ignore[union-attr]
             bounds = None
             if (tmp / "stress_map.tif").is_file():
                 zones = class_zones(tmp / "stress_map.tif", list(served.card.class_names))

@@ -11,11 +11,19 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
+from agrostress.settings import Settings
 from api.errors import ApiError, error_response, jsonable
 from api.jobs.artefacts import ARTEFACTS, ID_RE
 from api.jobs.core import ERROR_STATUS
 from api.schemas import Analysis, AnalysisList, AnalysisRequest, ErrorResponse, Status
-from api.service import Service, get_service, require_api_key
+from api.service import (
+    Service,
+    get_api_settings,
+    get_library_settings,
+    get_service,
+    require_api_key,
+)
+from api.settings import ApiSettings
 from api.validation import prepare
 
 ArtefactName = enum.StrEnum("ArtefactName", {n.replace(".", "_"): n for n in ARTEFACTS})
@@ -124,6 +132,8 @@ async def create_analysis(
         str | None, Header(description="`respond-async` to always answer 202 at once")
     ] = None,
     svc: Service = Depends(get_service),
+    settings: Settings = Depends(get_library_settings),
+    api: ApiSettings = Depends(get_api_settings),
 ) -> JSONResponse:
     runner = svc.runner
     if runner.core is None:
@@ -138,7 +148,7 @@ async def create_analysis(
                 + (", ".join(sorted(svc.models.models)) or "none"),
             )
         raise ApiError(503, "model_unavailable", "the default model is not loaded")
-    prepared = await run_in_threadpool(prepare, body, svc.settings, served.id)
+    prepared = await run_in_threadpool(prepare, body, settings, api, served.id)
     row = await run_in_threadpool(svc.store.create, prepared.stored, served.ref(), runner.instance)
     try:
         fut = runner.submit(row["id"])
@@ -149,10 +159,10 @@ async def create_analysis(
         )
         raise
     sync = "respond-async" not in (prefer or "").lower() and (
-        prepared.extent_ha <= svc.settings.api_sync_max_ha
+        prepared.extent_ha <= api.sync_max_ha
     )
     if sync:
-        await asyncio.wait({asyncio.wrap_future(fut)}, timeout=svc.settings.api_sync_timeout_s)
+        await asyncio.wait({asyncio.wrap_future(fut)}, timeout=api.sync_timeout_s)
     row = await run_in_threadpool(svc.store.get, row["id"])
     assert row is not None
     out = render(request, row)

@@ -12,6 +12,7 @@ from api_helpers import LiveServer, build_model
 
 from agrostress.settings import Settings
 from api.app import create_app
+from api.settings import ApiSettings
 
 
 @pytest.fixture(scope="session")
@@ -21,15 +22,13 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
-    """Settings for a test server: everything under tmp_path, no .env, quick heartbeats."""
+    """Library settings for a test server: everything under tmp_path, no .env."""
 
     def make(**over: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "cache_dir": tmp_path / "cache",
             "model_dir": model_dir,
-            "api_job_heartbeat_s": 0.2,
-            "api_sources": ["simulated", "stac", "files", "sentinelhub"],
         }
         values.update(over)
         return Settings(_env_file=None, **values)
@@ -38,15 +37,34 @@ def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., LiveServer]]:
-    """Start servers (``serve(settings, core=..., port=...)``); all are stopped at teardown."""
+def make_api() -> Callable[..., ApiSettings]:
+    """Service settings for a test server: no .env, quick heartbeats, every source."""
+
+    def make(**over: Any) -> ApiSettings:
+        values: dict[str, Any] = {
+            "job_heartbeat_s": 0.2,
+            "sources": ["simulated", "stac", "files", "sentinelhub"],
+        }
+        values.update(over)
+        return ApiSettings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture
+def serve(
+    make_settings: Callable[..., Settings], make_api: Callable[..., ApiSettings]
+) -> Iterator[Callable[..., LiveServer]]:
+    """Start servers (``serve(settings, api, core=..., port=...)``, defaults from
+    ``make_settings()`` / ``make_api()``); all are stopped at teardown."""
     started: list[LiveServer] = []
 
-    def start(settings: Settings, *, core: Any = "fake", port: int | None = None,
-              **kw: Any) -> LiveServer:
+    def start(settings: Settings | None = None, api: ApiSettings | None = None, *,
+              core: Any = "fake", port: int | None = None, **kw: Any) -> LiveServer:
         if core == "fake":
             core = FakeCore().core()
-        srv = LiveServer(create_app(settings, core=core, **kw), port=port).start()
+        app = create_app(settings or make_settings(), api or make_api(), core=core, **kw)
+        srv = LiveServer(app, port=port).start()
         started.append(srv)
         return srv
 
@@ -57,6 +75,6 @@ def serve() -> Iterator[Callable[..., LiveServer]]:
 
 
 @pytest.fixture
-def server(serve: Callable[..., LiveServer], make_settings: Callable[..., Settings]) -> LiveServer:
+def server(serve: Callable[..., LiveServer]) -> LiveServer:
     """A server with the fake core, default settings, no API key."""
-    return serve(make_settings())
+    return serve()

@@ -1,6 +1,6 @@
 """Run the service with the fake core in its own process (for crash tests): args as JSON.
 
-    python serve_fake.py '{"port": 8123, "delay_s": 30, "settings": {...}}'
+    python serve_fake.py '{"port": 8123, "delay_s": 30, "settings": {...}, "api": {...}}'
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from api_fakes import FakeCore  # noqa: E402
 
 from agrostress.settings import Settings  # noqa: E402
 from api.app import create_app  # noqa: E402
+from api.settings import ApiSettings  # noqa: E402
 
 
 def main() -> None:
     args = json.loads(sys.argv[1])
     settings = Settings(_env_file=None, **args["settings"])
-    app = create_app(settings, core=FakeCore(delay_s=float(args.get("delay_s", 0))).core())
+    api = ApiSettings(_env_file=None, **args["api"])
+    app = create_app(settings, api, core=FakeCore(delay_s=float(args.get("delay_s", 0))).core())
     uvicorn.run(app, host="127.0.0.1", port=int(args["port"]), log_level="warning")
 
 

@@ -107,7 +107,7 @@ def _check(out: dict[str, Any], srv: LiveServer) -> None:
 
 def test_viewer_fake_core(serve: Callable[..., LiveServer], make_settings: Callable[..., Settings],
                           tmp_path: Path) -> None:
-    srv = serve(make_settings(), core=FakeCore(delay_s=0.5).core())
+    srv = serve(core=FakeCore(delay_s=0.5).core())
     _check(_drive(srv.url, tmp_path, timeout_ms=60_000), srv)
 
 
@@ -115,5 +115,5 @@ def test_viewer_fake_core(serve: Callable[..., LiveServer], make_settings: Calla
 @pytest.mark.skipif(not real_core_available(), reason="agrostress.analysis not implemented yet")
 def test_viewer_real_core(serve: Callable[..., LiveServer], make_settings: Callable[..., Settings],
                           tmp_path: Path) -> None:
-    srv = serve(make_settings(), core=None)
+    srv = serve(core=None)
     _check(_drive(srv.url, tmp_path, timeout_ms=300_000), srv)

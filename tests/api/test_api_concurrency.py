@@ -11,7 +11,7 @@ import pytest
 from api_fakes import FakeCore, expected_fields, field_polygon
 from api_helpers import LiveServer
 
-from agrostress.settings import Settings
+from api.settings import ApiSettings
 
 pytestmark = pytest.mark.network
 
@@ -25,8 +25,8 @@ def _post(url: str, fields: dict[str, Any]) -> httpx.Response:
 
 
 def test_twenty_simultaneous_analyses(serve: Callable[..., LiveServer],
-                                      make_settings: Callable[..., Settings]) -> None:
-    srv = serve(make_settings(api_job_workers=4), core=FakeCore(delay_s=0.2).core())
+                                      make_api: Callable[..., ApiSettings]) -> None:
+    srv = serve(api=make_api(job_workers=4), core=FakeCore(delay_s=0.2).core())
     # different fields (position and size) so that any mix-up shows in the results
     fields = [field_polygon(5.0 + 0.013 * (i % 5), 51.0 + 0.011 * (i // 5), 250 + 37 * i)
               for i in range(N)]

@@ -18,6 +18,7 @@ from PIL import Image
 
 from agrostress.ingest import CoverageError
 from agrostress.settings import Settings
+from api.settings import ApiSettings
 
 pytestmark = pytest.mark.network
 
@@ -104,9 +105,8 @@ def test_feature_collection_names_and_order(server: LiveServer) -> None:
         assert f["class_fractions"] == pytest.approx(want["class_fractions"])
 
 
-def test_async_progress_and_409(serve: Callable[..., LiveServer],
-                                make_settings: Callable[..., Settings]) -> None:
-    srv = serve(make_settings(), core=FakeCore(delay_s=1.5).core())
+def test_async_progress_and_409(serve: Callable[..., LiveServer]) -> None:
+    srv = serve(core=FakeCore(delay_s=1.5).core())
     with srv.client() as c:
         r = c.post("/v1/analyses", json=body(), headers={"Prefer": "respond-async"})
         assert r.status_code == 202 and r.headers["retry-after"]
@@ -123,8 +123,8 @@ def test_async_progress_and_409(serve: Callable[..., LiveServer],
 
 
 def test_large_request_is_async(serve: Callable[..., LiveServer],
-                                make_settings: Callable[..., Settings]) -> None:
-    srv = serve(make_settings(api_sync_max_ha=10))
+                                make_api: Callable[..., ApiSettings]) -> None:
+    srv = serve(api=make_api(sync_max_ha=10))
     with srv.client() as c:
         r = c.post("/v1/analyses", json=body())
         assert r.status_code == 202
@@ -132,8 +132,8 @@ def test_large_request_is_async(serve: Callable[..., LiveServer],
 
 
 def test_sync_timeout_answers_202(serve: Callable[..., LiveServer],
-                                  make_settings: Callable[..., Settings]) -> None:
-    srv = serve(make_settings(api_sync_timeout_s=0.3), core=FakeCore(delay_s=1.0).core())
+                                  make_api: Callable[..., ApiSettings]) -> None:
+    srv = serve(api=make_api(sync_timeout_s=0.3), core=FakeCore(delay_s=1.0).core())
     with srv.client() as c:
         r = c.post("/v1/analyses", json=body())
         assert r.status_code == 202
@@ -177,9 +177,8 @@ def test_list_analyses(server: LiveServer) -> None:
     ],
 )
 def test_job_failures_are_json(serve: Callable[..., LiveServer],
-                               make_settings: Callable[..., Settings],
                                exc: Exception, status: int, code: str) -> None:
-    srv = serve(make_settings(), core=FakeCore(fail_with=exc).core())
+    srv = serve(core=FakeCore(fail_with=exc).core())
     with srv.client() as c:
         r = c.post("/v1/analyses", json=body())
         assert r.status_code == status
@@ -190,8 +189,8 @@ def test_job_failures_are_json(serve: Callable[..., LiveServer],
         assert stored["status"] == "failed" and stored["error"]["code"] == code
 
 
-def test_auth(serve: Callable[..., LiveServer], make_settings: Callable[..., Settings]) -> None:
-    srv = serve(make_settings(api_key="s3cret-key"))
+def test_auth(serve: Callable[..., LiveServer], make_api: Callable[..., ApiSettings]) -> None:
+    srv = serve(api=make_api(key="s3cret-key"))
     with srv.client() as c:
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
         assert c.get("/").status_code == 200  # the page loads; it asks for the key
@@ -217,14 +216,14 @@ def test_auth_off_by_default(server: LiveServer) -> None:
         assert c.get("/v1/models").status_code == 200
 
 
-def test_cors(serve: Callable[..., LiveServer], make_settings: Callable[..., Settings]) -> None:
+def test_cors(serve: Callable[..., LiveServer], make_api: Callable[..., ApiSettings]) -> None:
     pre = {"Origin": "https://farm.example", "Access-Control-Request-Method": "POST",
            "Access-Control-Request-Headers": "content-type,x-api-key"}
-    off = serve(make_settings())
+    off = serve()
     with off.client() as c:
         r = c.get("/healthz", headers={"Origin": "https://farm.example"})
         assert "access-control-allow-origin" not in r.headers
-    on = serve(make_settings(api_cors_origins=["https://farm.example"]))
+    on = serve(api=make_api(cors_origins=["https://farm.example"]))
     with on.client() as c:
         r = c.options("/v1/analyses", headers=pre)
         assert r.status_code == 200
@@ -235,8 +234,8 @@ def test_cors(serve: Callable[..., LiveServer], make_settings: Callable[..., Set
 
 
 def test_queue_full_is_429(serve: Callable[..., LiveServer],
-                           make_settings: Callable[..., Settings]) -> None:
-    srv = serve(make_settings(api_max_pending_jobs=1, api_job_workers=1),
+                           make_api: Callable[..., ApiSettings]) -> None:
+    srv = serve(api=make_api(max_pending_jobs=1, job_workers=1),
                 core=FakeCore(delay_s=1.0).core())
     with srv.client() as c:
         first = c.post("/v1/analyses", json=body(), headers={"Prefer": "respond-async"})

@@ -13,16 +13,17 @@ from api_helpers import LiveServer
 
 from agrostress.settings import Settings
 from api.app import create_app
+from api.settings import ApiSettings
 
 pytestmark = pytest.mark.network
 
 LIMITS = {
-    "api_max_body_bytes": 20_000,
-    "api_max_vertices": 50,
-    "api_max_fields": 3,
-    "api_max_area_ha": 200.0,
-    "api_max_extent_ha": 400.0,
-    "api_max_date_span_days": 200,
+    "max_body_bytes": 20_000,
+    "max_vertices": 50,
+    "max_fields": 3,
+    "max_area_ha": 200.0,
+    "max_extent_ha": 400.0,
+    "max_date_span_days": 200,
 }
 
 
@@ -30,11 +31,11 @@ LIMITS = {
 def limited(tmp_path_factory: pytest.TempPathFactory, model_dir: Any) -> Iterator[httpx.Client]:
     tmp = tmp_path_factory.mktemp("limits")
     settings = Settings(
-        _env_file=None, data_dir=tmp / "data", cache_dir=tmp / "cache", model_dir=model_dir,
-        api_sources=["simulated", "stac"], **LIMITS,
+        _env_file=None, data_dir=tmp / "data", cache_dir=tmp / "cache", model_dir=model_dir
     )
+    api = ApiSettings(_env_file=None, sources=["simulated", "stac"], **LIMITS)
     fake = FakeCore()
-    srv = LiveServer(create_app(settings, core=fake.core())).start()
+    srv = LiveServer(create_app(settings, api, core=fake.core())).start()
     with srv.client() as client:
         client.fake = fake  # type: ignore[attr-defined]
         yield client

@@ -17,6 +17,7 @@ from api_fakes import FakeCore, field_polygon
 from api_helpers import LiveServer, free_port, wait_done
 
 from agrostress.settings import Settings
+from api.settings import ApiSettings
 
 pytestmark = pytest.mark.network
 
@@ -43,9 +44,9 @@ def test_results_survive_restart(serve: Callable[..., LiveServer],
 
 
 def test_database_url_setting(serve: Callable[..., LiveServer],
-                              make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+                              make_api: Callable[..., ApiSettings], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'elsewhere' / 'api.db'}"
-    srv = serve(make_settings(api_database_url=url))
+    srv = serve(api=make_api(database_url=url))
     with srv.client() as c:
         assert c.post("/v1/analyses", json=BODY).status_code == 201
     assert (tmp_path / "elsewhere" / "api.db").is_file()
@@ -53,10 +54,10 @@ def test_database_url_setting(serve: Callable[..., LiveServer],
 
 
 def test_clean_shutdown_hands_running_job_to_next_process(
-    serve: Callable[..., LiveServer], make_settings: Callable[..., Settings]
+    serve: Callable[..., LiveServer], make_api: Callable[..., ApiSettings]
 ) -> None:
-    settings = make_settings(api_job_heartbeat_s=30)  # takeover must not need a stale heartbeat
-    first = serve(settings, core=FakeCore(delay_s=20).core())
+    api = make_api(job_heartbeat_s=30)  # takeover must not need a stale heartbeat
+    first = serve(api=api, core=FakeCore(delay_s=20).core())
     with first.client() as c:
         a = c.post("/v1/analyses", json=BODY, headers=ASYNC).json()
         queued = c.post("/v1/analyses", json=BODY, headers=ASYNC).json()
@@ -65,7 +66,7 @@ def test_clean_shutdown_hands_running_job_to_next_process(
     t0 = time.monotonic()
     first.stop()
     assert time.monotonic() - t0 < 10  # the running job was interrupted, not awaited
-    second = serve(settings)
+    second = serve(api=api)
     with second.client() as c:
         for x in (a, queued):
             done = wait_done(c, x["id"])
@@ -74,8 +75,9 @@ def test_clean_shutdown_hands_running_job_to_next_process(
         assert len(done["result"]["fields"]) == 1
 
 
-def _spawn(settings: dict[str, Any], port: int, delay_s: float) -> subprocess.Popen[bytes]:
-    args = json.dumps({"port": port, "delay_s": delay_s, "settings": settings})
+def _spawn(settings: dict[str, Any], api: dict[str, Any], port: int,
+           delay_s: float) -> subprocess.Popen[bytes]:
+    args = json.dumps({"port": port, "delay_s": delay_s, "settings": settings, "api": api})
     proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "serve_fake.py"), args])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -91,13 +93,13 @@ def _spawn(settings: dict[str, Any], port: int, delay_s: float) -> subprocess.Po
 @pytest.mark.slow
 @pytest.mark.parametrize("resume", [True, False])
 def test_crash_mid_job_is_resumed_or_failed(
-    serve: Callable[..., LiveServer], make_settings: Callable[..., Settings], tmp_path: Path,
+    serve: Callable[..., LiveServer], make_api: Callable[..., ApiSettings], tmp_path: Path,
     model_dir: Path, resume: bool,
 ) -> None:
     raw = {"data_dir": str(tmp_path / "data"), "cache_dir": str(tmp_path / "cache"),
-           "model_dir": str(model_dir), "api_job_heartbeat_s": 0.3}
+           "model_dir": str(model_dir)}
     port = free_port()
-    proc = _spawn(raw, port, delay_s=60)
+    proc = _spawn(raw, {"job_heartbeat_s": 0.3}, port, delay_s=60)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
             a = c.post("/v1/analyses", json=BODY, headers=ASYNC).json()
@@ -106,8 +108,7 @@ def test_crash_mid_job_is_resumed_or_failed(
     finally:
         proc.kill()  # SIGKILL: no shutdown code runs
         proc.wait(timeout=30)
-    settings = make_settings(api_job_heartbeat_s=0.3, api_resume_jobs=resume)
-    srv = serve(settings)
+    srv = serve(api=make_api(job_heartbeat_s=0.3, resume_jobs=resume))
     with srv.client() as c:
         done = wait_done(c, a["id"], timeout=30)
     if resume:
@@ -119,16 +120,16 @@ def test_crash_mid_job_is_resumed_or_failed(
 
 
 def test_job_exceeding_attempts_fails(serve: Callable[..., LiveServer],
-                                      make_settings: Callable[..., Settings]) -> None:
+                                      make_api: Callable[..., ApiSettings]) -> None:
     """A job that keeps dying with its process is not retried forever."""
-    settings = make_settings(api_job_max_attempts=1, api_job_heartbeat_s=30)
-    first = serve(settings, core=FakeCore(delay_s=20).core())
+    api = make_api(job_max_attempts=1, job_heartbeat_s=30)
+    first = serve(api=api, core=FakeCore(delay_s=20).core())
     with first.client() as c:
         a = c.post("/v1/analyses", json=BODY, headers=ASYNC).json()
         while c.get(a["links"]["self"]).json()["status"] != "running":
             time.sleep(0.05)
     first.stop()
-    second = serve(settings)
+    second = serve(api=api)
     with second.client() as c:
         done = wait_done(c, a["id"])
     assert done["status"] == "failed" and done["error"]["code"] == "interrupted"
@@ -139,23 +140,22 @@ def test_job_exceeding_attempts_fails(serve: Callable[..., LiveServer],
     reason="set AGROSTRESS_TEST_DATABASE_URL=postgresql+psycopg://... to test PostgreSQL",
 )
 def test_postgresql_restart_and_takeover(serve: Callable[..., LiveServer],
-                                         make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(api_database_url=os.environ["AGROSTRESS_TEST_DATABASE_URL"],
-                             api_job_heartbeat_s=30)
-    first = serve(settings, core=FakeCore(delay_s=20).core())
+                                         make_api: Callable[..., ApiSettings]) -> None:
+    api = make_api(database_url=os.environ["AGROSTRESS_TEST_DATABASE_URL"], job_heartbeat_s=30)
+    first = serve(api=api, core=FakeCore(delay_s=20).core())
     with first.client() as c:
         running = c.post("/v1/analyses", json=BODY, headers=ASYNC).json()
         while c.get(running["links"]["self"]).json()["status"] != "running":
             time.sleep(0.05)
     first.stop()
-    second = serve(settings)
+    second = serve(api=api)
     with second.client() as c:
         done = c.post("/v1/analyses", json=BODY).json()
         assert done["status"] == "done"
         resumed = wait_done(c, running["id"])
         assert resumed["status"] == "done" and resumed["attempts"] == 2
     second.stop()
-    third = serve(settings)
+    third = serve(api=api)
     with third.client() as c:
         assert c.get(done["links"]["self"]).json() == done
         assert c.get(done["links"]["stress_map.tif"]).status_code == 200

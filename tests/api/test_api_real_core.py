@@ -21,6 +21,7 @@ from api_fakes import field_polygon
 from api_helpers import LiveServer, real_core_available
 
 from agrostress.settings import Settings
+from api.settings import ApiSettings
 
 pytestmark = [
     pytest.mark.network,
@@ -85,9 +86,10 @@ def test_simulated_field_end_to_end(serve: Callable[..., LiveServer],
 
 def test_twenty_simultaneous_real_analyses(serve: Callable[..., LiveServer],
                                            make_settings: Callable[..., Settings],
+                                           make_api: Callable[..., ApiSettings],
                                            model_dir: Path) -> None:
-    settings = make_settings(api_job_workers=4, api_plots=False)
-    srv = serve(settings, core=None)
+    settings = make_settings()
+    srv = serve(settings, make_api(job_workers=4, plots=False), core=None)
     fields = [field_polygon(5.0 + 0.006 * i, 51.0, 150 + 40 * i) for i in range(2)]
     expected = [library_answer(f, settings, model_dir)[0] for f in fields]  # also warms the cache
     jobs = [i % len(fields) for i in range(20)]
@@ -107,8 +109,9 @@ def test_twenty_simultaneous_real_analyses(serve: Callable[..., LiveServer],
 
 def test_lone_field_judged_against_a_buffer(serve: Callable[..., LiveServer],
                                             make_settings: Callable[..., Settings],
+                                            make_api: Callable[..., ApiSettings],
                                             tmp_path: Path) -> None:
-    """One field alone: with ``api_reference_buffer_m`` the service fetches the wheat around it
+    """One field alone: with ``reference_buffer_m`` the service fetches the wheat around it
     for the reference; without, the model's built-in reference is used — and the result says
     which."""
     from api_helpers import build_reference_model
@@ -117,9 +120,8 @@ def test_lone_field_judged_against_a_buffer(serve: Callable[..., LiveServer],
     field = field_polygon(5.0, 51.0, 300)
     seen = {}
     for buffer_m in (0.0, 800.0):
-        settings = make_settings(model_dir=model, api_reference_buffer_m=buffer_m,
-                                 data_dir=tmp_path / f"data{int(buffer_m)}")
-        srv = serve(settings, core=None)
+        settings = make_settings(model_dir=model, data_dir=tmp_path / f"data{int(buffer_m)}")
+        srv = serve(settings, make_api(reference_buffer_m=buffer_m), core=None)
         with srv.client(timeout=600) as c:
             r = c.post("/v1/analyses", json=body(field))
             assert r.status_code == 201, r.text

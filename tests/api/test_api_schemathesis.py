@@ -17,6 +17,7 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from agrostress.settings import Settings  # noqa: E402
 from api.app import create_app  # noqa: E402
+from api.settings import ApiSettings  # noqa: E402
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -25,8 +26,9 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 def api_schema(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[Any]:
     tmp = tmp_path_factory.mktemp("schemathesis")
     cfg = Settings(_env_file=None, data_dir=tmp / "data", cache_dir=tmp / "cache",
-                   model_dir=model_dir, api_sources=["simulated"], api_max_body_bytes=200_000)
-    srv = LiveServer(create_app(cfg, core=FakeCore().core())).start()
+                   model_dir=model_dir)
+    api = ApiSettings(_env_file=None, sources=["simulated"], max_body_bytes=200_000)
+    srv = LiveServer(create_app(cfg, api, core=FakeCore().core())).start()
     yield schemathesis.openapi.from_url(f"{srv.url}/openapi.json")
     srv.stop()
 

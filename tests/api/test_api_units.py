@@ -18,6 +18,7 @@ from agrostress.settings import Settings
 from api.errors import jsonable
 from api.jobs.core import ERROR_STATUS, classify
 from api.schemas import AnalysisRequest
+from api.settings import ApiSettings
 from api.validation import prepare
 from api.zones import class_zones, map_bounds_wgs84
 
@@ -27,11 +28,11 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGROSTRESS_API_CORS_ORIGINS", "https://a.example, https://b.example")
     monkeypatch.setenv("AGROSTRESS_API_SOURCES", '["simulated"]')
     monkeypatch.setenv("AGROSTRESS_API_MAX_AREA_HA", "123.5")
-    s = Settings(_env_file=None)
-    assert s.api_key.get_secret_value() == "zz-secret-zz" and "zz-secret" not in repr(s)
-    assert s.api_cors_origins == ["https://a.example", "https://b.example"]
-    assert s.api_sources == ["simulated"] and s.api_max_area_ha == 123.5
-    assert Settings(_env_file=None, api_key="").api_database_url is None
+    s = ApiSettings(_env_file=None)
+    assert s.key.get_secret_value() == "zz-secret-zz" and "zz-secret" not in repr(s)
+    assert s.cors_origins == ["https://a.example", "https://b.example"]
+    assert s.sources == ["simulated"] and s.max_area_ha == 123.5
+    assert ApiSettings(_env_file=None, key="").database_url is None
 
 
 def test_class_zones(tmp_path: Path) -> None:
@@ -74,14 +75,15 @@ def test_jsonable() -> None:
 
 
 def test_prepare_normalises(model_dir: Path) -> None:
-    s = Settings(_env_file=None, model_dir=model_dir, api_sources=["simulated"])
+    s = Settings(_env_file=None, model_dir=model_dir)
+    api = ApiSettings(_env_file=None, sources=["simulated"])
     fc = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"name": "A"}, "geometry": field_polygon(5.0, 51.0, 300)},
         {"type": "Feature", "id": 7, "geometry": field_polygon(5.005, 51.0, 300)},
     ]}
     req = AnalysisRequest.model_validate({"fields": fc, "start": "2024-03-01", "end": "2024-07-20",
                                           "source": "simulated", "explain": True})
-    p = prepare(req, s, "m")
+    p = prepare(req, s, api, "m")
     feats = p.stored["fields"]["features"]
     assert [f["properties"] for f in feats] == [{"field_id": 1, "name": "A"},
                                                 {"field_id": 2, "name": "7"}]
@@ -90,14 +92,14 @@ def test_prepare_normalises(model_dir: Path) -> None:
     assert p.extent_ha >= p.area_ha
 
 
-def test_model_loaded_once(serve: Callable[..., LiveServer], make_settings: Callable[..., Settings],
+def test_model_loaded_once(serve: Callable[..., LiveServer],
                            monkeypatch: pytest.MonkeyPatch) -> None:
     import api.registry
 
     calls: list[Any] = []
     real = api.registry.load
     monkeypatch.setattr(api.registry, "load", lambda p: calls.append(p) or real(p))
-    srv = serve(make_settings())
+    srv = serve()
     body = {"fields": field_polygon(5.0, 51.0, 300), "start": "2024-03-01", "end": "2024-07-20",
             "source": "simulated"}
     with srv.client() as c:
