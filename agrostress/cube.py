@@ -35,8 +35,14 @@ BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A"
 
 CLASS_NAMES: tuple[str, ...] = ("healthy", "nitrogen_deficiency", "yellow_rust")
 UNLABELLED = -1
+UNCERTAIN = "uncertain"
+TOO_EARLY = "too_early"
 UNCERTAIN_CODE = 3
 """Map code of the "uncertain" outcome (the model does not know); stress classes are 0–2."""
+TOO_EARLY_CODE = 4
+"""Map code of "too early to tell" (in season: the evidence is not there yet)."""
+OUTCOME_CODES: dict[int, str] = {UNCERTAIN_CODE: UNCERTAIN, TOO_EARLY_CODE: TOO_EARLY}
+"""Map codes of the answers that are not a stress class, after the stress classes."""
 NODATA = 255
 """Map code of "no data" (too few clear observations, or outside the request)."""
 PLATFORMS = ("S2A", "S2B", "S2C")

@@ -10,6 +10,10 @@
   ``min_confidence`` or its input lies outside what training covered (the card's
   out-of-distribution score above ``max_ood``); a field is *uncertain* when its mean
   probabilities are not confident enough or most of its valid pixels are uncertain.
+* **Too early to tell**: in season (the season cut before ``season_complete_doy``), a call that
+  is not confident yet is "too early" — more of the season is to come — rather than
+  "uncertain"; an out-of-distribution input stays "uncertain" at any date, and before
+  ``earliest_doy`` every call is too early.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agrostress.cube import CLASS_NAMES
+from agrostress.cube import CLASS_NAMES, TOO_EARLY, TOO_EARLY_CODE, UNCERTAIN, UNCERTAIN_CODE
 
 DEFAULT_PRIORS: dict[str, float] = {"healthy": 0.70, "nitrogen_deficiency": 0.20,
                                     "yellow_rust": 0.10}
-UNCERTAIN = "uncertain"
+__all__ = ["DEFAULT_PRIORS", "TOO_EARLY", "UNCERTAIN", "DecisionPolicy", "abstentions",
+           "apply_priors", "parse_priors", "policy_from", "training_prior", "uncertain_pixels"]
 
 
 def parse_priors(text: str | Mapping[str, float] | None,
@@ -66,6 +71,8 @@ class DecisionPolicy:
     min_confidence: float = 0.6
     max_ood: float = 1.0
     field_max_uncertain_share: float = 0.5
+    season_complete_doy: float = 170.0
+    earliest_doy: float = 90.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence < 1.0:
@@ -74,6 +81,17 @@ class DecisionPolicy:
             raise ValueError("max_ood must be > 0")
         if not 0.0 < self.field_max_uncertain_share <= 1.0:
             raise ValueError("field_max_uncertain_share must be in (0, 1]")
+        if self.earliest_doy > self.season_complete_doy:
+            raise ValueError("earliest_doy must not be after season_complete_doy")
+
+    def in_season(self, horizon_doy: float) -> bool:
+        """Whether a season seen up to ``horizon_doy`` is still to come (abstentions are then
+        "too early" rather than "uncertain")."""
+        return float(horizon_doy) < self.season_complete_doy
+
+    def too_soon(self, horizon_doy: float) -> bool:
+        """Whether it is too early for any call at all."""
+        return float(horizon_doy) < self.earliest_doy
 
     def describe(self, training_prior: Mapping[str, float] | None) -> dict[str, object]:
         """JSON-friendly record of the decision rule, for summaries."""
@@ -85,13 +103,16 @@ class DecisionPolicy:
             "min_confidence": self.min_confidence,
             "max_ood": self.max_ood,
             "field_max_uncertain_share": self.field_max_uncertain_share,
+            "season_complete_doy": self.season_complete_doy,
+            "earliest_doy": self.earliest_doy,
         }
 
 
-def policy_from(priors: str | None, min_confidence: float, max_ood: float) -> DecisionPolicy:
+def policy_from(priors: str | None, min_confidence: float, max_ood: float,
+                season_complete_doy: float = 170.0) -> DecisionPolicy:
     """The policy from settings or command-line values (``priors`` as :func:`parse_priors`)."""
     return DecisionPolicy(priors=parse_priors(priors), min_confidence=min_confidence,
-                          max_ood=max_ood)
+                          max_ood=max_ood, season_complete_doy=season_complete_doy)
 
 
 def training_prior(calibration: Mapping[str, object], names: Sequence[str]) -> dict[str, float]:
@@ -118,9 +139,26 @@ def apply_priors(proba: np.ndarray, names: Sequence[str], priors: Mapping[str, f
 
 def uncertain_pixels(proba: np.ndarray, ood: np.ndarray | None,
                      policy: DecisionPolicy) -> np.ndarray:
-    """(C, H, W) probabilities and (H, W) OOD score → (H, W) pixels to call uncertain."""
+    """(C, H, W) probabilities and (H, W) OOD score → (H, W) pixels that abstain over a whole
+    season (see :func:`abstentions`)."""
+    return abstentions(proba, ood, policy) > 0
+
+
+def abstentions(proba: np.ndarray, ood: np.ndarray | None, policy: DecisionPolicy,
+                horizon_doy: float | None = None) -> np.ndarray:
+    """(C, H, W) probabilities, (H, W) OOD score and the season's horizon → (H, W) uint8:
+    0 where a class is called, :data:`~agrostress.cube.UNCERTAIN_CODE` or
+    :data:`~agrostress.cube.TOO_EARLY_CODE` where the pixel abstains (``horizon_doy`` None:
+    a whole season)."""
     with np.errstate(invalid="ignore"):
         weak = np.nan_to_num(proba, nan=1.0).max(axis=0) < policy.min_confidence
-        if ood is not None:
-            weak |= np.nan_to_num(ood, nan=0.0) > policy.max_ood
-    return weak
+        strange = (np.nan_to_num(ood, nan=0.0) > policy.max_ood if ood is not None
+                   else np.zeros(weak.shape, bool))
+    out = np.zeros(weak.shape, np.uint8)
+    if horizon_doy is not None and policy.too_soon(horizon_doy):
+        out[...] = TOO_EARLY_CODE
+        return out
+    early = horizon_doy is not None and policy.in_season(horizon_doy)
+    out[weak] = TOO_EARLY_CODE if early else UNCERTAIN_CODE
+    out[strange] = UNCERTAIN_CODE
+    return out

@@ -7,7 +7,8 @@ scenes (independent): seeds 2000–2035 (432 fields), all 128×128 px with 12 fi
 ``benchmark`` difficulty, each in its own randomised domain (simulated once and cached under
 --data-dir, about 4–8 s per scene, not in git). The model judges each pixel by its deviation
 from the scene's wheat reference (``reference``, no ``absolute`` input; four reference draws
-per scene). 25 epochs on one thread take about 10–15 minutes and under 12 GB of memory.
+per scene) and, seasons being cut at four random dates per scene as well (labels: what was
+visible by each cut), masks the steps after each cut, so one model answers on every date. 25 epochs on one thread take about 10–15 minutes and under 12 GB of memory.
 Temperature and OOD model are fitted on the validation fields; the test metrics are written
 into the model card. ``--domains in`` trains the held-out protocol's model
 (``bench/generalisation.py``).
@@ -30,8 +31,10 @@ TRAIN_SEEDS = tuple(range(1000, 1160))
 TEST_SEEDS = tuple(range(2000, 2036))
 TRAIN_SCENES = 160  # the recipe uses the first TRAIN_SCENES training seeds
 FFDNN_CONFIG = {"channels": 24, "depth": 2, "primary_types": 6, "primary_dim": 8, "class_dim": 8,
-                "dropout": 0.2, "context": 2, "reference": True, "absolute": False}
+                "dropout": 0.2, "context": 2, "reference": True, "absolute": False,
+                "season_mask": True}
 REFERENCE_DRAWS = 4  # reference draws per training scene (see agrostress.training.references)
+SEASON_CUTS = 4  # random season cuts per training scene (see agrostress.training.season)
 TIME_SHIFT = 4  # ± grid steps (20 days) of joint pixel + reference shift
 SCENE_JITTER = 0.3  # per-date offsets shared by pixel and reference (normalised units)
 GRID = "60:200:5"  # temporal grid, DOY first:last:step
@@ -89,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0, help="pixel sampling, split and init seed")
     ap.add_argument("--reference-draws", type=int, default=REFERENCE_DRAWS)
+    ap.add_argument("--season-cuts", type=int, default=SEASON_CUTS,
+                    help="random in-season cuts per scene (needs season_mask in --config)")
     ap.add_argument("--time-shift", type=int, default=TIME_SHIFT)
     ap.add_argument("--scene-jitter", type=float, default=SCENE_JITTER)
     ap.add_argument("--domains", choices=("all", "in"), default="all",
@@ -107,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
                               context=int(json.loads(args.config).get("context", 0)),
                               max_pixels_per_cube=args.max_pixels_per_cube, seed=args.seed,
                               reference_draws=args.reference_draws
-                              if json.loads(args.config).get("reference") else 0)
+                              if json.loads(args.config).get("reference") else 0,
+                              season_cuts=args.season_cuts
+                              if json.loads(args.config).get("season_mask") else 0)
     console.print(f"{len(data.y):,} training pixels ({time.perf_counter() - t0:.0f} s features)")
     model_config = json.loads(args.config)
     cfg = TrainConfig(epochs=args.epochs, model_config=model_config, seed=args.seed,

@@ -3,6 +3,7 @@ per field and optionally explains."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,13 +24,14 @@ from agrostress.analysis.references import scene_reference
 from agrostress.analysis.result import FORMAT, AnalysisResult
 from agrostress.analysis.sampling import Candidates, candidate_inputs, lowest_per_group
 from agrostress.analysis.summaries import field_summaries, plain_value, scene_totals
+from agrostress.analysis.timeline import TIMELINE_PIXELS, field_timelines
 from agrostress.analysis.trajectories import field_trajectories
-from agrostress.cube import NODATA, UNCERTAIN_CODE, cube_crs, validate
+from agrostress.cube import NODATA, cube_crs, validate
 from agrostress.decision import (
     DecisionPolicy,
+    abstentions,
     apply_priors,
     training_prior,
-    uncertain_pixels,
 )
 from agrostress.explain import (
     ExplainConfig,
@@ -39,6 +41,7 @@ from agrostress.preprocess import FeatureSpec, feature_stack
 from agrostress.preprocess.grid import day_of_year
 from agrostress.preprocess.mask import scl_valid
 from agrostress.preprocess.reference import Reference, position_priority
+from agrostress.preprocess.season import cut_season
 
 MIN_VALID_SHARE = 0.25
 """Fields with a smaller share of valid pixels get no call (too little data)."""
@@ -71,6 +74,8 @@ def analyse(
     halo: int | None = None,
     decision: DecisionPolicy | None = None,
     reference: Reference | None = None,
+    as_of: str | dt.date | None = None,
+    timeline: bool = True,
 ) -> AnalysisResult:
     """Classify every pixel of ``cube`` with ``model``, summarise per field, optionally explain.
 
@@ -85,7 +90,13 @@ def analyse(
     * ``min_valid_share``: fields with a smaller share of valid pixels get ``call=None``;
     * ``halo``: override the tile halo (default ``model.context`` + the cloud-mask dilation);
     * ``decision``: priors and abstention (:class:`agrostress.decision.DecisionPolicy`, the
-      default when None); pixels and fields the model does not know are called "uncertain".
+      default when None); pixels and fields the model does not know are called "uncertain";
+    * ``as_of``: the date the call is made on (default: the last acquisition). Later
+      acquisitions are dropped before preprocessing and, for in-season models, the grid steps
+      after the last acquisition are masked; while the season is incomplete
+      (``decision.season_complete_doy``) calls that are not confident yet are "too_early";
+    * ``timeline``: each field's call on every past date (:mod:`.timeline`) — in-season
+      models with fields only.
 
     Models that judge against a reference get the scene's (the winter-cereal-like pixels of
     the fields, or of the whole cube without fields; :mod:`agrostress.preprocess.reference`),
@@ -99,6 +110,9 @@ def analyse(
     t_start = time.perf_counter()
     cube = validate(cube)
     check_compatible(cube, model)
+    cube, season = cut_season(cube, model.grid, as_of)
+    if model.in_season:
+        model.set_horizon(season.observed_steps)
     method = check_method(method)
     if explain and not model.is_torch:
         raise ValueError(
@@ -112,7 +126,7 @@ def analyse(
     names = [str(c) for c in model.card.class_names]
     n_cls = len(names)
     policy, reg = model.mask_policy, model.regularisation
-    doys_obs, year = day_of_year(cube["time"].values)
+    doys_obs, year = day_of_year(cube["time"].values, season.year)
     context = int(model.context)
     pad = tile_halo(model) if halo is None else int(halo)
 
@@ -142,13 +156,13 @@ def analyse(
              for y0 in range(0, ny, tile) for x0 in range(0, nx, tile)]
     keep_vars = [v for v in ("reflectance", "scl") if v in cube]
     clock = dict.fromkeys(("read", "preprocess", "reference", "model", "trajectories",
-                           "explain"), 0.0)
+                           "timeline", "explain"), 0.0)
     reuse: dict = {}  # tile → (loaded tile, features) from the reference pass
     if model.uses_reference:
         tic = time.perf_counter()
         if reference is None:
             reference = scene_reference(cube[keep_vars], model, tiles, pad, findex, year, seed,
-                                        keep=reuse)
+                                        keep=reuse, horizon_doy=season.horizon_doy)
         model.set_reference(reference.series)
         clock["reference"] = time.perf_counter() - tic
     else:
@@ -157,7 +171,8 @@ def analyse(
     # outputs, filled tile by tile
     proba = np.full((n_cls, ny, nx), np.nan, dtype=np.float32)
     bad = np.ones((ny, nx), dtype=bool)
-    unsure = np.zeros((ny, nx), dtype=bool)
+    abstain = np.zeros((ny, nx), dtype=np.uint8)  # 0 or the uncertain / too-early code
+    horizon_doy = season.horizon_doy if model.in_season else None
     traj_spec = FeatureSpec.parse(list(trajectory_features)) if trajectory_features else None
     G = len(model.grid)
     if traj_spec is not None:
@@ -169,6 +184,8 @@ def analyse(
         c_sq = np.zeros((n_cls, G, K))
         c_cnt = np.zeros(n_cls)
     cand = Candidates(k=max(0, int(explain_pixels))) if explain else None
+    timed = (Candidates(k=TIMELINE_PIXELS)
+             if timeline and model.in_season and findex is not None else None)
     total_steps = len(tiles) + (1 if explain else 0)
     for done, (y0, y1, x0, x1) in enumerate(tiles, start=1):
         ya, yb, xa, xb = max(0, y0 - pad), min(ny, y1 + pad), max(0, x0 - pad), min(nx, x1 + pad)
@@ -198,7 +215,8 @@ def analyse(
             proba[:, y0:y1, x0:x1] = p_in
             bad[y0:y1, x0:x1] = bad_in
             ood_in = None if ood is None else ood[inner]
-            unsure[y0:y1, x0:x1] = uncertain_pixels(p_in, ood_in, decision) & ~bad_in
+            abstain[y0:y1, x0:x1] = np.where(
+                bad_in, 0, abstentions(p_in, ood_in, decision, horizon_doy))
             fidx = findex[y0:y1, x0:x1] if findex is not None else None
             cls_in = np.where(bad_in, -1, np.nan_to_num(p_in).argmax(axis=0))
             tic = time.perf_counter()
@@ -218,22 +236,24 @@ def analyse(
                 np.add.at(c_sq, cg, v * v)
                 c_cnt += np.bincount(cg, minlength=n_cls)
             clock["trajectories"] += time.perf_counter() - tic
-            if cand is not None and cand.k:
-                group = (fidx - 1) if fidx is not None else cls_in
+            for pool, group in ((cand, (fidx - 1) if fidx is not None else cls_in),
+                                (timed, None if fidx is None else fidx - 1)):
+                if pool is None or not pool.k or group is None:
+                    continue
                 rr, cc = np.nonzero(~bad_in & (group >= 0))
                 if rr.size:
                     gy, gx = rr + y0, cc + x0
                     pr = position_priority(gy, gx, nx, seed)
                     grp = group[rr, cc].astype(np.int64)
                     # pre-trim within the tile before cutting out features
-                    sel = lowest_per_group(pr, grp, cand.k)
-                    xs = candidate_inputs(f, rr[sel] + inner[0].start, cc[sel] + inner[1].start, context,
-                                 (ya, yb, xa, xb), (ny, nx))
-                    cand.add(pr[sel], grp[sel], gy[sel], gx[sel], xs)
+                    sel = lowest_per_group(pr, grp, pool.k)
+                    xs = candidate_inputs(f, rr[sel] + inner[0].start, cc[sel] + inner[1].start,
+                                          context, (ya, yb, xa, xb), (ny, nx))
+                    pool.add(pr[sel], grp[sel], gy[sel], gx[sel], xs)
         if progress:
             progress(done, total_steps)
 
-    classes = np.where(bad, NODATA, np.where(unsure, UNCERTAIN_CODE,
+    classes = np.where(bad, NODATA, np.where(abstain > 0, abstain,
                                              np.nan_to_num(proba).argmax(axis=0)))
     classes = classes.astype(np.uint8)
     confidence = np.where(bad, np.nan, np.nanmax(np.where(bad, 0, proba), axis=0))
@@ -243,12 +263,18 @@ def analyse(
     labels = np.asarray(cube["label"].transpose("y", "x").values) if "label" in cube else None
     field_rows = field_summaries(
         findex, field_ids, proba, classes, labels, names, area_m2, min_valid_share, gdf,
-        decision,
+        decision, in_season=horizon_doy is not None and decision.in_season(horizon_doy),
     )
     totals = scene_totals(classes, names, area_m2, approx)
 
     dates = [(pd.Timestamp(year=year, month=1, day=1) + pd.Timedelta(days=int(d) - 1))
              .strftime("%Y-%m-%d") for d in model.grid.doys]
+    timelines = None
+    if timed is not None:
+        tic = time.perf_counter()
+        timelines = field_timelines(model, timed, field_ids, field_rows, names, dates, season,
+                                    decision, trained)
+        clock["timeline"] = time.perf_counter() - tic
     trajectories = None
     if traj_spec is not None:
         trajectories = field_trajectories(
@@ -294,6 +320,7 @@ def analyse(
         model_card=model.card.to_dict(),
         field_index=da(findex, ("y", "x"), "field_index") if findex is not None else None,
         trajectories=trajectories,
+        timelines=timelines,
         timings={**{k: round(v, 4) for k, v in clock.items()},
                  "total": round(time.perf_counter() - t_start, 4)},
         meta={
@@ -320,6 +347,7 @@ def analyse(
             "source": cube.attrs.get("source"),
             "reference": reference.describe() if reference is not None else None,
             "decision": decision.describe(trained),
+            "season": {**season.describe(), "masked": model.in_season},
         },
     )
     return result

@@ -3,6 +3,7 @@ tile by tile."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -10,22 +11,23 @@ import xarray as xr
 
 from agrostress.cube import validate
 from agrostress.preprocess import feature_stack
-from agrostress.preprocess.grid import day_of_year
 from agrostress.preprocess.mask import scl_valid
 from agrostress.preprocess.reference import Reference, ReferenceSampler
+from agrostress.preprocess.season import cut_season
 
 
 def request_reference(cube: xr.Dataset, model: Any, *, tile: int = 256,
-                      seed: int = 0) -> Reference:
+                      seed: int = 0, as_of: str | dt.date | None = None) -> Reference:
     """The wheat reference of every winter-cereal-like pixel of ``cube`` (no field limits) —
-    for a request whose own fields are too few, from a cube fetched with a buffer around them."""
-    cube = validate(cube)
+    for a request whose own fields are too few, from a cube fetched with a buffer around them;
+    ``as_of``: the season so far (later acquisitions are dropped)."""
+    cube, cut = cut_season(validate(cube), model.grid, as_of)
     ny, nx = cube.sizes["y"], cube.sizes["x"]
     tiles = [(y0, min(ny, y0 + tile), x0, min(nx, x0 + tile))
              for y0 in range(0, ny, tile) for x0 in range(0, nx, tile)]
-    _, year = day_of_year(cube["time"].values)
     keep = [v for v in ("reflectance", "scl") if v in cube]
-    return scene_reference(cube[keep], model, tiles, 0, None, year, seed)
+    return scene_reference(cube[keep], model, tiles, 0, None, cut.year, seed,
+                           horizon_doy=cut.horizon_doy)
 
 
 #: bytes of loaded tiles and their features the reference pass may keep for the
@@ -37,13 +39,15 @@ Tile = tuple[int, int, int, int]
 
 def scene_reference(cube: xr.Dataset, model: Any, tiles: list[Tile], pad: int,
                     findex: np.ndarray | None, year: int, seed: int,
-                    keep: dict[Tile, tuple[xr.Dataset, xr.Dataset]] | None = None) -> Reference:
+                    keep: dict[Tile, tuple[xr.Dataset, xr.Dataset]] | None = None,
+                    horizon_doy: float | None = None) -> Reference:
     """The reference of the request: winter-cereal-like pixels of its fields (of the whole
     cube without fields), sampled tile by tile; the model's built-in one when too few.
     ``keep`` collects ``tile → (loaded tile with its halo, its features)`` while they fit in
-    :data:`REUSE_BYTES`, for the pass that classifies them."""
+    :data:`REUSE_BYTES`, for the pass that classifies them; ``horizon_doy``: the season so far
+    (the gate reads no later step)."""
     ny, nx = cube.sizes["y"], cube.sizes["x"]
-    sampler = ReferenceSampler(model.spec.names, model.grid.doys, nx, seed)
+    sampler = ReferenceSampler(model.spec.names, model.grid.doys, nx, seed, horizon_doy)
     kept = 0
     for t in tiles:
         y0, y1, x0, x1 = t

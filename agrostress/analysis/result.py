@@ -8,6 +8,8 @@ from typing import Any
 import xarray as xr
 from affine import Affine
 
+from agrostress.analysis.timeline import FieldTimeline
+
 FORMAT = "agrostress-analysis/1"
 
 
@@ -28,6 +30,8 @@ class AnalysisResult:
     """int32 (y, x): 1-based position in ``fields`` of each pixel's field, 0 outside."""
     trajectories: dict[str, Any] | None = None
     """Per-field and reference mean series of ``trajectory_features`` (see :func:`analyse`)."""
+    timelines: list[FieldTimeline] | None = None
+    """Per field (in ``fields`` order): its calls on past dates (in-season models)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Scene facts: crs (WKT), transform, shape, dates, year, grid, tiles, seconds, …"""
 

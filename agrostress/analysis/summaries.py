@@ -6,11 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from agrostress.cube import NODATA, UNCERTAIN_CODE
-from agrostress.decision import (
-    UNCERTAIN,
-    DecisionPolicy,
-)
+from agrostress.cube import NODATA, TOO_EARLY, TOO_EARLY_CODE, UNCERTAIN, UNCERTAIN_CODE
+from agrostress.decision import DecisionPolicy
 
 
 def pretty_name(name: str) -> str:
@@ -29,6 +26,20 @@ def plain_value(v: Any) -> Any:
 
 
 
+def field_call(mean_p: np.ndarray, unsure_share: float, early_share: float,
+               names: list[str], decision: DecisionPolicy, in_season: bool) -> str:
+    """A field's call from its mean probabilities and the shares of its valid pixels that are
+    uncertain or too early: its leading class, unless the mean is not confident enough or more
+    than ``decision.field_max_uncertain_share`` of its pixels abstain — then "too_early" in
+    season (unless the uncertain pixels dominate) or "uncertain"."""
+    best = int(np.argmax(mean_p))
+    abstain = (float(mean_p[best]) < decision.min_confidence or early_share == 1.0
+               or unsure_share + early_share > decision.field_max_uncertain_share)
+    if not abstain:
+        return names[best]
+    return TOO_EARLY if in_season and early_share >= unsure_share else UNCERTAIN
+
+
 def field_summaries(
     findex: np.ndarray | None,
     field_ids: list[Any],
@@ -40,9 +51,15 @@ def field_summaries(
     min_valid_share: float,
     gdf: Any,
     decision: DecisionPolicy,
+    in_season: bool = False,
 ) -> list[dict[str, Any]]:
-    """Per field: the call (a class, "uncertain" or None for too little data), its
-    confidence, class fractions and mean probabilities."""
+    """Per field: the call (a class, "uncertain", "too_early" or None for too little data),
+    its confidence, class fractions and mean probabilities.
+
+    A field abstains when its mean probability is not confident enough or more than
+    ``decision.field_max_uncertain_share`` of its valid pixels abstain: "too_early" while
+    ``in_season`` unless most of its abstaining pixels are out of distribution, else
+    "uncertain"."""
     if findex is None or not field_ids:
         return []
     n = len(field_ids)
@@ -54,6 +71,7 @@ def field_summaries(
         [np.bincount(flat[valid & (classes.ravel() == k)], minlength=n + 1) for k in range(len(names))]
     )
     n_unsure = np.bincount(flat[classes.ravel() == UNCERTAIN_CODE], minlength=n + 1)
+    n_early = np.bincount(flat[classes.ravel() == TOO_EARLY_CODE], minlength=n + 1)
     psum = np.stack(
         [np.bincount(flat[valid], weights=proba[k].ravel()[valid], minlength=n + 1)
          for k in range(len(names))]
@@ -79,16 +97,17 @@ def field_summaries(
         best = int(np.argmax(mean_p)) if nv else None
         called = best is not None and share >= min_valid_share
         unsure_share = float(n_unsure[i] / nv) if nv else 0.0
-        unsure = called and (float(mean_p[best]) < decision.min_confidence
-                             or unsure_share > decision.field_max_uncertain_share)
+        early_share = float(n_early[i] / nv) if nv else 0.0
         row: dict[str, Any] = {
             "field_id": fid,
-            "call": (UNCERTAIN if unsure else names[best]) if called else None,
+            "call": field_call(mean_p, unsure_share, early_share, names, decision, in_season)
+            if called else None,
             "confidence": float(mean_p[best]) if called else None,
             "class_fractions": {
                 **{nm: (float(cls_counts[k, i] / nv) if nv else None)
                    for k, nm in enumerate(names)},
                 UNCERTAIN: unsure_share if nv else None,
+                TOO_EARLY: early_share if nv else None,
             },
             "mean_probabilities": {
                 nm: (float(mean_p[k]) if nv else None) for k, nm in enumerate(names)
@@ -114,6 +133,7 @@ def field_summaries(
 def scene_totals(classes: np.ndarray, names: list[str], area_m2: float, approx: bool) -> dict[str, Any]:
     counts = {nm: int((classes == k).sum()) for k, nm in enumerate(names)}
     counts[UNCERTAIN] = int((classes == UNCERTAIN_CODE).sum())
+    counts[TOO_EARLY] = int((classes == TOO_EARLY_CODE).sum())
     counts["nodata"] = int((classes == NODATA).sum())
     counts["total"] = int(classes.size)
     ha = {k: v * area_m2 / 1e4 for k, v in counts.items()}

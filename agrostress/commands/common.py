@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+if TYPE_CHECKING:
+    from agrostress.decision import DecisionPolicy
 
 console = Console(stderr=True)
 
@@ -30,6 +34,24 @@ def min_confidence_option(what: str = "a pixel or field is 'uncertain'") -> type
     """``--min-confidence``: the abstention threshold."""
     return typer.Option(None, "--min-confidence", min=0.0, max=0.999,
                         help=f"below this probability {what} (default: settings)")
+
+
+def as_of_option() -> typer.models.OptionInfo:
+    """``--as-of``: the date the call is made on (in season)."""
+    return typer.Option(
+        None, "--as-of", help="call as of this date (YYYY-MM-DD): later acquisitions are "
+        "ignored and later grid steps masked (default: the last acquisition)")
+
+
+def decision_policy(priors: str | None, min_confidence: float | None) -> DecisionPolicy:
+    """The decision policy from command-line values, the settings filling the gaps."""
+    from agrostress.decision import policy_from
+    from agrostress.settings import get_settings
+
+    settings = get_settings()
+    return policy_from(priors or settings.priors,
+                       settings.min_confidence if min_confidence is None else min_confidence,
+                       settings.max_ood, settings.season_complete_doy)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,9 @@ from typing import Any
 import typer
 
 from agrostress.commands.common import (
+    as_of_option,
     console,
+    decision_policy,
     min_confidence_option,
     priors_option,
     progress,
@@ -44,14 +46,15 @@ def register(app: typer.Typer) -> None:
         ),
         priors: str | None = priors_option(),
         min_confidence: float | None = min_confidence_option(),
+        as_of: str | None = as_of_option(),
     ) -> None:
         """Classify every pixel of CUBE, summarise per field, write COGs, PNGs and JSON."""
         from agrostress import analysis
         from agrostress.cube import open_cube
-        from agrostress.decision import policy_from
         from agrostress.explain import ExplainConfig, check_method
         from agrostress.models import load
         from agrostress.outputs import check_out_dir
+        from agrostress.outputs.summary import field_entries
         from agrostress.settings import get_settings
 
         with user_errors():
@@ -63,9 +66,7 @@ def register(app: typer.Typer) -> None:
             method = check_method(method)
             settings = get_settings()
             loaded = load(model or settings.model_dir)
-            decision = policy_from(priors or settings.priors,
-                                   settings.min_confidence if min_confidence is None
-                                   else min_confidence, settings.max_ood)
+            decision = decision_policy(priors, min_confidence)
             ds = open_cube(cube, chunks={})  # lazy where the store allows: streamed by tile
             gdf = analysis.read_fields(fields) if fields is not None else None
             with progress() as bar:
@@ -74,10 +75,10 @@ def register(app: typer.Typer) -> None:
                     ds, loaded, fields=gdf, explain=explain, method=method, tile=tile,
                     explain_pixels=explain_pixels, seed=seed,
                     explain_config=ExplainConfig(ig_steps=ig_steps), decision=decision,
-                    progress=lambda d, n: bar.update(task, completed=d, total=n),
+                    as_of=as_of, progress=lambda d, n: bar.update(task, completed=d, total=n),
                 )
             paths = analysis.write_outputs(result, out, overwrite=overwrite, plots=plots)
-            print_fields(result.fields)
+            print_fields(field_entries(result))
             print_paths(paths, result)
 
 
@@ -93,6 +94,9 @@ def print_fields(rows: list[dict[str, Any]], *, title: str = "fields") -> None:
         table.add_column("true label")
     table.add_column("call")
     table.add_column("confidence", justify="right")
+    since = any("call_since" in r for r in rows)
+    if since:
+        table.add_column("since")
     table.add_column("valid px", justify="right")
     table.add_column("area ha", justify="right")
     for r in rows:
@@ -103,7 +107,9 @@ def print_fields(rows: list[dict[str, Any]], *, title: str = "fields") -> None:
             mark = " ✓" if r["call"] == r["true_label"] else " ✗"
         conf = f"{r['confidence']:.2f}" if r.get("confidence") is not None else "—"
         cells = [str(r["field_id"])] + ([truth] if has_truth else []) + [
-            call.replace("_", " ") + mark, conf, f"{100 * r['valid_pixel_share']:.0f} %",
+            call.replace("_", " ") + mark, conf,
+            *([r.get("call_since") or "—"] if since else []),
+            f"{100 * r['valid_pixel_share']:.0f} %",
             f"{r['area_ha']:.2f}",
         ]
         table.add_row(*[c.replace("_", " ") for c in cells])
@@ -114,6 +120,7 @@ def print_paths(paths: dict[str, Path], result: Any) -> None:
     t = result.totals["hectares"]
     parts = ", ".join(f"{n.replace('_', ' ')} {t[n]:.1f} ha" for n in result.class_names)
     console.print(f"scene: {parts}, uncertain {t.get('uncertain', 0.0):.1f} ha, "
+                  f"too early {t.get('too_early', 0.0):.1f} ha, "
                   f"no data {t['nodata']:.1f} ha of {t['total']:.1f} ha")
     if result.attributions:
         c = result.attributions["completeness"]

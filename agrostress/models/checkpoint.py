@@ -105,6 +105,7 @@ class LoadedModel:
     module: Any  # torch.nn.Module or ForestModel
     norm: NormStats
     reference: np.ndarray | None = None  # the current reference (T, F), normalised
+    observed_steps: int | None = None  # the current season horizon (grid steps); None: all
 
     @property
     def context(self) -> int:
@@ -138,6 +139,22 @@ class LoadedModel:
         return bool(getattr(self.module, "relative", False))
 
     @property
+    def in_season(self) -> bool:
+        """Whether the model can call partial seasons (steps after the horizon masked)."""
+        return bool(getattr(self.module, "season_mask", False))
+
+    def set_horizon(self, steps: int) -> None:
+        """Judge the following calls on the first ``steps`` grid steps only (the season so
+        far); in-season models only, unless ``steps`` is the whole grid."""
+        steps = int(steps)
+        if steps != self.card.n_steps and not self.in_season:
+            raise ValueError(f"{self.card.name} was trained on whole seasons and cannot call a "
+                             "partial one (retrain with season cuts)")
+        if self.in_season:
+            self.module.set_horizon(steps)
+        self.observed_steps = steps
+
+    @property
     def builtin_reference(self) -> np.ndarray | None:
         ref = self.card.builtin_reference
         return None if ref is None else np.asarray(ref, dtype=np.float32)
@@ -164,6 +181,9 @@ class LoadedModel:
             if self.reference is None:
                 raise ValueError("set_reference first: the model judges against a reference")
             xn = xn - self.reference[None]
+        if self.observed_steps is not None and self.observed_steps < xn.shape[1]:
+            xn = xn.copy()
+            xn[:, self.observed_steps:] = 0.0
         return xn.reshape(len(xn), -1)
 
     def normalise(self, x: np.ndarray) -> np.ndarray:

@@ -78,16 +78,21 @@ class FFDNN(StressModel):
         context: int = 0,
         reference: bool = False,
         absolute: bool = True,
+        season_mask: bool = False,
     ):
         super().__init__()
         if context < 0:
             raise ValueError("context must be >= 0")
         self.n_classes, self.ce_weight, self.context = n_classes, ce_weight, int(context)
         self.relative, self.absolute = bool(reference), bool(absolute) or not reference
+        self.season_mask = bool(season_mask)
         # the scene's reference series (T, F), normalised; set per scene, not saved
         self.register_buffer("reference_series", torch.zeros(n_steps, n_features),
                              persistent=False)
-        n_in = n_features * (2 if reference and absolute else 1) * (3 if context else 1)
+        # grid steps observed so far (steps after the season's horizon are masked); per scene
+        self.register_buffer("observed_steps", torch.tensor(n_steps), persistent=False)
+        n_in = (n_features * (2 if reference and absolute else 1) + int(self.season_mask)) \
+            * (3 if context else 1)
         self.stem = nn.Sequential(
             nn.Conv1d(n_in, channels, kernel_size=1), nn.BatchNorm1d(channels), nn.GELU()
         )
@@ -108,17 +113,36 @@ class FFDNN(StressModel):
                              f"got {tuple(series.shape)}")
         self.reference_series.copy_(series)
 
-    def with_reference(self, x: Tensor, ref: Tensor | None = None) -> Tensor:
+    def set_horizon(self, steps: int) -> None:
+        """Grid steps observed so far (the season's horizon) for the calls that follow: later
+        steps are masked (``season_mask`` models; the others need the whole season)."""
+        t = self.reference_series.shape[0]
+        if not 1 <= int(steps) <= t:
+            raise ValueError(f"observed steps must be in 1..{t}, got {steps}")
+        if not self.season_mask and int(steps) != t:
+            raise ValueError("this model was trained on whole seasons: it cannot mask steps")
+        self.observed_steps.fill_(int(steps))
+
+    def with_reference(self, x: Tensor, ref: Tensor | None = None,
+                       horizon: Tensor | None = None) -> Tensor:
         """With ``reference``: the input (B, T, F, …) beside its deviation from the reference
         (the scene's, or per sample (B, T, F) in training) → (B, T, 2F, …); without
-        ``absolute``, the deviation alone (B, T, F, …)."""
-        if not self.relative:
+        ``absolute``, the deviation alone (B, T, F, …). With ``season_mask``, steps at or
+        after the horizon (the scene's observed steps, or per sample (B,) in training) are
+        zeroed and one more channel says which steps were observed."""
+        if self.relative:
+            r = self.reference_series if ref is None else ref
+            r = r.reshape(-1, *r.shape[-2:])
+            r = r.view(*r.shape, *([1] * (x.dim() - 3)))
+            rel = x - r.to(x.dtype)
+            x = torch.cat([x, rel], dim=2) if self.absolute else rel
+        if not self.season_mask:
             return x
-        r = self.reference_series if ref is None else ref
-        r = r.reshape(-1, *r.shape[-2:])
-        r = r.view(*r.shape, *([1] * (x.dim() - 3)))
-        rel = x - r.to(x.dtype)
-        return torch.cat([x, rel], dim=2) if self.absolute else rel
+        h = self.observed_steps if horizon is None else horizon
+        seen = torch.arange(x.shape[1], device=x.device)[None, :] < h.reshape(-1, 1)
+        seen = seen.to(x.dtype).view(seen.shape[0], x.shape[1], 1, *([1] * (x.dim() - 3)))
+        flag = seen.expand(x.shape[0], x.shape[1], 1, *x.shape[3:])
+        return torch.cat([x * seen, flag], dim=2)
 
     def neighbourhood(self, x: Tensor) -> Tensor:
         """Patches (B, T, F, P, P) → (B, T, 3F): centre, mean and standard deviation."""
@@ -131,10 +155,12 @@ class FFDNN(StressModel):
         std = _std(mean, flat.pow(2).mean(dim=3))
         return torch.cat([x[..., c, c], mean, std], dim=2)
 
-    def capsules(self, x: Tensor, ref: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def capsules(self, x: Tensor, ref: Tensor | None = None,
+                 horizon: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """x (B, T, F) series, or patches when ``context`` > 0 → class capsules
-        (B, n_classes, class_dim) and routing couplings (``ref``: see :meth:`with_reference`)."""
-        x = self.with_reference(x, ref)
+        (B, n_classes, class_dim) and routing couplings (``ref``, ``horizon``: see
+        :meth:`with_reference`)."""
+        x = self.with_reference(x, ref, horizon)
         if self.context:
             x = self.neighbourhood(x)
         return self._encode(self.stem(x.transpose(1, 2)))
@@ -204,9 +230,10 @@ class FFDNN(StressModel):
             out.append(self.logits_time_major(xi.permute(1, 2, 0).contiguous()).T)
         return torch.cat(out)
 
-    def forward(self, x: Tensor, ref: Tensor | None = None) -> Tensor:
-        if ref is not None:  # per-sample references (training, validation)
-            return self._logits(self.capsules(x, ref)[0])
+    def forward(self, x: Tensor, ref: Tensor | None = None,
+                horizon: Tensor | None = None) -> Tensor:
+        if ref is not None or horizon is not None:  # per-sample (training, validation, time line)
+            return self._logits(self.capsules(x, ref, horizon)[0])
         if self.uses_time_major(x):
             return self._forward_time_major(x)
         n = self.inference_chunk
@@ -283,8 +310,8 @@ class FFDNN(StressModel):
         return y.reshape(y.shape[0] * t, -1).t().contiguous().view(-1, y.shape[0], t)
 
     def training_loss(self, x: Tensor, y: Tensor, class_weight: Tensor | None = None,
-                      ref: Tensor | None = None) -> Tensor:
-        v, _ = self.capsules(x, ref)
+                      ref: Tensor | None = None, horizon: Tensor | None = None) -> Tensor:
+        v, _ = self.capsules(x, ref, horizon)
         loss = margin_loss(v.norm(dim=-1), y, weight=class_weight)
         if self.ce_head is not None:
             loss = loss + self.ce_weight * F.cross_entropy(self._logits(v), y, weight=class_weight)

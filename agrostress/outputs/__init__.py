@@ -33,6 +33,7 @@ ARTEFACTS: dict[str, str] = {
     "summary": "summary.json",
     "probability_histogram": "probability_histogram.png",
     "trajectories": "trajectories.png",
+    "timeline": "timeline.png",
     "attributions": "attributions.json",
     "attributions_png": "attributions.png",
     "attributions_fields_png": "attributions_fields.png",
@@ -120,6 +121,8 @@ def write_all(result: Any, out_dir: Path, *, overwrite: bool = True,
             written.append("probability_histogram")
             if render.trajectories_png(tmp / ARTEFACTS["trajectories"], result):
                 written.append("trajectories")
+            if render.timeline_png(tmp / ARTEFACTS["timeline"], result):
+                written.append("timeline")
         if result.attributions:
             a = result.attributions
             write_json(tmp / ARTEFACTS["attributions"], attributions_dict(result), digits=6)

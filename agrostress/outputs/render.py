@@ -264,6 +264,52 @@ def trajectories_png(path: str | Path, result: Any, *, max_fields: int = 30) -> 
     return path
 
 
+def timeline_png(path: str | Path, result: Any, *, max_fields: int = 24) -> Path | None:
+    """Per field: the class probabilities on every past date up to the as-of date, the call
+    of each date as a coloured strip, and the date since which the current call holds."""
+    timelines = [t for t in (result.timelines or []) if len(t.dates) > 1][:max_fields]
+    if not timelines:
+        return None
+    path = Path(path)
+    names = result.class_names
+    ncol = min(4, len(timelines))
+    nrow = math.ceil(len(timelines) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.5 * nrow + 1.2), dpi=DPI,
+                             squeeze=False, sharey=True)
+    for ax in axes.ravel()[len(timelines):]:
+        ax.set_visible(False)
+    for ax, tl in zip(axes.ravel(), timelines, strict=False):
+        t = np.arange(len(tl.dates))
+        for n in names:
+            ax.plot(t, tl.probabilities[n], color=CLASS_COLOURS.get(n, "#7f7f7f"), lw=1.6)
+        for k, call in enumerate(tl.calls):
+            ax.axvspan(k - 0.5, k + 0.5, ymin=0, ymax=0.06,
+                       color=CLASS_COLOURS.get(call, NODATA_COLOUR), lw=0)
+        if tl.call_since is not None:
+            ax.axvline(tl.dates.index(tl.call_since), color="black", ls=":", lw=1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"field {tl.field_id}: {pretty(tl.calls[-1])}"
+                     + (f" since {tl.call_since}" if tl.call_since else ""), fontsize=8.5)
+        ax.grid(alpha=0.3)
+        _date_ticks(ax, tl.dates, every=max(1, len(tl.dates) // 5))
+        ax.tick_params(labelsize=7)
+    handles = [plt.Line2D([], [], color=CLASS_COLOURS.get(n, "#7f7f7f"), lw=1.6,
+                          label=f"p({pretty(n)})") for n in names]
+    handles += [Patch(color=CLASS_COLOURS[o], label=f"call: {pretty(o)}")
+                for o in ("uncertain", "too_early")]
+    handles.append(plt.Line2D([], [], color="black", ls=":", lw=1, label="current call since"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7.5)
+    season = result.meta.get("season") or {}
+    fig.suptitle(
+        f"Call time line as of {season.get('as_of', '?')}: mean class probability of each "
+        "field on every past date (later acquisitions masked), the call of each date as the "
+        "strip at the bottom", fontsize=9.5)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def histogram_png(path: str | Path, result: Any) -> Path:
     """Distribution of each class probability and of the confidence over valid pixels."""
     path = Path(path)

@@ -33,13 +33,17 @@ def summary_dict(result: Any) -> dict[str, Any]:
         "classes": {str(k): n for k, n in map_codes(result.class_names).items()}
         | {"255": "nodata"},
         "totals": result.totals,
-        "fields": result.fields,
+        "fields": field_entries(result),
         "field_rule": (
             "call = class with the highest mean probability over the field's valid pixels "
-            "(after the priors); 'uncertain' when that probability is below the minimum "
-            "confidence or most valid pixels are uncertain; None when less than the minimum "
-            "share of its pixels has enough clear observations"
+            "(after the priors); when that probability is below the minimum confidence or "
+            "most valid pixels abstain: 'too_early' while the season is incomplete (as-of "
+            "date before decision.season_complete_doy; before decision.earliest_doy always), "
+            "else 'uncertain' (also for inputs unlike any training season); None when less "
+            "than the minimum share of its pixels has enough clear observations. "
+            "call_since: the first date from which the current call has held (see timeline)"
         ),
+        "season": meta.get("season"),
         "decision": meta.get("decision"),
         "reference": meta.get("reference"),
     }
@@ -53,6 +57,14 @@ def summary_dict(result: Any) -> dict[str, Any]:
             "explained_pixels": int(len(a["pixels"]["target"])),
         }
     return out
+
+
+def field_entries(result: Any) -> list[dict[str, Any]]:
+    """The field summaries, each with its time line and ``call_since`` when there are any."""
+    if not result.timelines:
+        return result.fields
+    return [{**row, "call_since": t.call_since, "timeline": t.to_dict()}
+            for row, t in zip(result.fields, result.timelines, strict=True)]
 
 
 def attributions_dict(result: Any) -> dict[str, Any]:

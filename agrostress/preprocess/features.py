@@ -236,7 +236,14 @@ def _compute_small(
         r.step_valid,
         min_valid=ctx.reg.min_valid,
         max_missing_fraction=ctx.reg.max_missing_fraction,
+        observed=reachable_steps(ctx.plan.grid, ctx.plan.doys, ctx.reg.edge_days),
     )
+
+
+def reachable_steps(grid_doys: np.ndarray, obs_doys: np.ndarray, edge: float) -> np.ndarray:
+    """(G,) bool: grid steps on or before the last acquisition plus ``edge`` days — the
+    season so far; later steps have no data yet (a cut season), which is not missing data."""
+    return np.asarray(grid_doys) <= float(np.max(obs_doys)) + edge
 
 
 def fill_nearest(x: np.ndarray) -> np.ndarray:

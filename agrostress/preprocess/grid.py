@@ -253,8 +253,14 @@ def insufficient(
     *,
     min_valid: int = 4,
     max_missing_fraction: float = 1 / 3,
+    observed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Pixels with too little data: < ``min_valid`` observations or too many missing steps."""
+    """Pixels with too little data: < ``min_valid`` observations or too many missing steps.
+
+    ``observed`` (G,) bool: the steps the series could have reached so far (a season cut in
+    spring has no data after its last date, which is not missing data); default all."""
+    if observed is not None:
+        step_valid = step_valid[np.asarray(observed, dtype=bool)]
     missing = 1.0 - step_valid.mean(axis=0, dtype=np.float32)
     return (valid_count < min_valid) | (missing > max_missing_fraction + 1e-6)
 

@@ -8,6 +8,8 @@ sampled pixels of the scene in three steps:
 1. **gate**: winter-cereal-like NDVI seasons — green before April (mean NDVI ≥ 0.3 up to
    DOY 90), a canopy (peak ≥ 0.6) and a ripening or harvest after the peak (a fall of at least
    0.45 NDVI); maize, sunflower, soy, meadows, woods, water and towns mostly fail it;
+   a season cut in spring (an in-season call) is gated on what it has shown so far (see
+   :func:`cereal_like`);
 2. **trimmed median of the greener half**: the per-date median of the gated pixels, then twice
    the median of the half of them closest to it (NDVI series distance) — it settles on the
    dominant cereal season even when other crops slip through the gate — and finally the
@@ -34,6 +36,8 @@ EARLY_DOY = 90  # the winter crop is green before this day
 EARLY_NDVI = 0.3
 PEAK_NDVI = 0.6
 RIPENING_DROP = 0.45  # NDVI fall after the peak
+PEAK_BY_DOY = 130  # a season cut earlier need not have reached its canopy peak yet
+RIPE_BY_DOY = 190  # nor, cut earlier than this, its ripening
 MIN_PIXELS = 100
 MIN_GROUPS = 3
 SAMPLE = 20_000  # pixels kept for the median (lowest position hashes: tile-independent)
@@ -70,18 +74,31 @@ def _ndvi(x: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def cereal_like(series: np.ndarray, names: Sequence[str], doys: Sequence[float]) -> np.ndarray:
-    """Gate of pixel series (N, T, F) → (N,) bool: winter-cereal-like NDVI seasons."""
-    nd = _ndvi(series, names)  # (N, T)
+def cereal_like(series: np.ndarray, names: Sequence[str], doys: Sequence[float],
+                horizon_doy: float | None = None) -> np.ndarray:
+    """Gate of pixel series (N, T, F) → (N,) bool: winter-cereal-like NDVI seasons.
+
+    ``horizon_doy``: the season so far (steps after it are not looked at); a season cut before
+    :data:`PEAK_BY_DOY` need not show its peak, one cut before :data:`RIPE_BY_DOY` its
+    ripening — in spring the gate rests on the early green that spring crops lack."""
     doys = np.asarray(doys, dtype=float)
-    early_steps = doys <= EARLY_DOY
+    horizon = float(doys[-1]) if horizon_doy is None else float(horizon_doy)
+    seen = doys <= horizon + 1e-6
+    nd = _ndvi(series, names)[:, seen]  # (N, T')
+    early_steps = doys[seen] <= EARLY_DOY
     if not early_steps.any() or nd.shape[0] == 0:
-        return np.zeros(nd.shape[0], dtype=bool)
+        return np.zeros(series.shape[0], dtype=bool)
     early = nd[:, early_steps].mean(axis=1)
+    ok = early >= EARLY_NDVI
     peak_at = nd.argmax(axis=1)
     peak = nd.max(axis=1)
-    after = np.where(np.arange(nd.shape[1])[None, :] >= peak_at[:, None], nd, np.inf).min(axis=1)
-    return (early >= EARLY_NDVI) & (peak >= PEAK_NDVI) & (peak - after >= RIPENING_DROP)
+    if horizon >= PEAK_BY_DOY:
+        ok &= peak >= PEAK_NDVI
+    if horizon >= RIPE_BY_DOY:
+        after = np.where(np.arange(nd.shape[1])[None, :] >= peak_at[:, None], nd,
+                         np.inf).min(axis=1)
+        ok &= peak - after >= RIPENING_DROP
+    return ok
 
 
 def trimmed_median(series: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -111,8 +128,10 @@ class ReferenceSampler:
     so the reference does not depend on the tiling.
     """
 
-    def __init__(self, names: Sequence[str], doys: Sequence[float], width: int, seed: int = 0):
+    def __init__(self, names: Sequence[str], doys: Sequence[float], width: int, seed: int = 0,
+                 horizon_doy: float | None = None):
         self.names, self.doys = list(names), np.asarray(doys, dtype=float)
+        self.horizon_doy = horizon_doy
         self.width, self.seed = int(width), int(seed)
         self._prio: list[np.ndarray] = []
         self._series: list[np.ndarray] = []
@@ -128,7 +147,7 @@ class ReferenceSampler:
         if not rr.size:
             return
         s = np.ascontiguousarray(features[:, :, rr, cc].transpose(2, 0, 1))  # (N, T, F)
-        ok = cereal_like(s, self.names, self.doys) & np.isfinite(s).all(axis=(1, 2))
+        ok = cereal_like(s, self.names, self.doys, self.horizon_doy) & np.isfinite(s).all(axis=(1, 2))
         if not ok.any():
             return
         gy, gx = rr[ok] + origin[0], cc[ok] + origin[1]
@@ -172,10 +191,10 @@ class ReferenceSampler:
 
 def image_reference(features: np.ndarray, usable: np.ndarray, group: np.ndarray | None,
                     names: Sequence[str], doys: Sequence[float],
-                    builtin: np.ndarray | None) -> Reference:
+                    builtin: np.ndarray | None, horizon_doy: float | None = None) -> Reference:
     """The reference of one whole feature image (T, F, H, W): ``usable`` (H, W) pixels that may
-    serve, ``group`` (H, W) their field index (or None)."""
-    sampler = ReferenceSampler(names, doys, features.shape[-1])
+    serve, ``group`` (H, W) their field index (or None); ``horizon_doy``: the season so far."""
+    sampler = ReferenceSampler(names, doys, features.shape[-1], horizon_doy=horizon_doy)
     sampler.add(features, usable, group, (0, 0))
     return sampler.reference(builtin)
 

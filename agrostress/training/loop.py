@@ -54,8 +54,14 @@ def shift_time(x: torch.Tensor, max_shift: int, gen: torch.Generator,
     """Shift every sample along time (axis 1) by a random whole number of steps in
     [-max_shift, max_shift], repeating the edge step (phenology happens earlier or later).
     Tensors in ``also`` (same batch and time axes) get the same shifts."""
+    shift = torch.randint(-max_shift, max_shift + 1, (x.shape[0],), generator=gen)
+    return apply_shift(shift, x, *also)
+
+
+def apply_shift(shift: torch.Tensor, x: torch.Tensor,
+                *also: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """:func:`shift_time` with given per-sample shifts (B,)."""
     b, t = x.shape[0], x.shape[1]
-    shift = torch.randint(-max_shift, max_shift + 1, (b,), generator=gen)
     base = (torch.arange(t)[None, :] - shift[:, None]).clamp(0, t - 1)  # (B, T)
 
     def apply(a: torch.Tensor) -> torch.Tensor:
@@ -81,27 +87,40 @@ def _centre(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def predict_logits(model: Any, x: np.ndarray, refs: torch.Tensor | None,
+                   r: torch.Tensor | None, h: torch.Tensor | None,
+                   batch: int = 4096) -> torch.Tensor:
+    """Eval-mode logits of normalised samples with their references and horizons (or none)."""
+    with torch.inference_mode():
+        return torch.cat([
+            model(torch.from_numpy(x[j : j + batch]),
+                  ref=None if refs is None else refs[r[j : j + batch]],
+                  horizon=None if h is None else h[j : j + batch])
+            if refs is not None or h is not None else model(torch.from_numpy(x[j : j + batch]))
+            for j in range(0, len(x), batch)])
+
+
 def calibrate(model: Any, xtr: np.ndarray, xva: np.ndarray, yva: np.ndarray,
               refs: torch.Tensor | None, rtr: torch.Tensor | None, rva: torch.Tensor | None,
-              n_classes: int, max_samples: int = 20_000) -> dict[str, Any]:
+              n_classes: int, max_samples: int = 20_000, htr: torch.Tensor | None = None,
+              hva: torch.Tensor | None = None) -> dict[str, Any]:
     """Temperature on the validation fields, the OOD model (fit on training samples, thresholds
     on validation ones) and the training prior (balanced: the loss is class-weighted)."""
-    with torch.inference_mode():
-        logits = torch.cat([
-            model(torch.from_numpy(xva[j : j + 4096])) if refs is None else
-            model(torch.from_numpy(xva[j : j + 4096]), ref=refs[rva[j : j + 4096]])
-            for j in range(0, len(xva), 4096)]).numpy()
+    logits = predict_logits(model, xva, refs, rva, hva).numpy()
     rng = np.random.default_rng(0)
     pick = rng.permutation(len(xtr))[:max_samples]
 
-    def ood_inputs(x: np.ndarray, r: torch.Tensor | None) -> np.ndarray:
+    def ood_inputs(x: np.ndarray, r: torch.Tensor | None, h: torch.Tensor | None) -> np.ndarray:
         z = _centre(x)
         if r is not None:
             z = z - refs[r].numpy()
+        if h is not None:  # steps after the season cut are masked, as at inference
+            z = np.where(np.arange(z.shape[1])[None, :, None] < h.numpy()[:, None, None], z, 0.0)
         return z.reshape(len(z), -1)
 
-    scorer = OODScorer.fit(ood_inputs(xtr[pick], None if rtr is None else rtr[pick]),
-                           ood_inputs(xva, rva))
+    scorer = OODScorer.fit(ood_inputs(xtr[pick], None if rtr is None else rtr[pick],
+                                      None if htr is None else htr[pick]),
+                           ood_inputs(xva, rva, hva))
     return {"temperature": fit_temperature(logits.astype(np.float64), yva),
             "training_prior": {n: 1.0 / n_classes for n in CLASS_NAMES},
             "ood": scorer.to_dict()}
@@ -152,6 +171,8 @@ def train_model(
         np.asarray(norm.apply(data.references), dtype=np.float32))
     rtr = None if refs is None else torch.from_numpy(data.ref_index[tr])
     rva = None if refs is None else torch.from_numpy(data.ref_index[va])
+    htr = None if data.horizon is None else torch.from_numpy(data.horizon[tr])
+    hva = None if data.horizon is None else torch.from_numpy(data.horizon[va])
     n_steps, n_features = data.x.shape[1], data.x.shape[2]
     card = ModelCard(
         name=name, architecture=name, config=dict(cfg.model_config), n_features=n_features,
@@ -180,6 +201,8 @@ def train_model(
     if getattr(model, "relative", False) and refs is None:
         raise ValueError("a model with a reference needs training data with references "
                          "(load_training_data(..., reference_draws=N))")
+    if htr is not None and not getattr(model, "season_mask", False):
+        raise ValueError("training data with season cuts needs a model with season_mask=True")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * max(1, int(np.ceil(len(xtr) / cfg.batch_size)))
@@ -198,17 +221,22 @@ def train_model(
                 continue
             xb = xt[idx]
             rb = None if refs is None else refs[rtr[idx]]
+            hb = None if htr is None else htr[idx]
             if cfg.time_shift:
+                shift = torch.randint(-cfg.time_shift, cfg.time_shift + 1, (len(idx),),
+                                      generator=gen)
                 if rb is None:
-                    xb = shift_time(xb, cfg.time_shift, gen)
+                    xb = apply_shift(shift, xb)
                 else:
-                    xb, rb = shift_time(xb, cfg.time_shift, gen, rb)
+                    xb, rb = apply_shift(shift, xb, rb)
+                if hb is not None:  # the season's horizon moves with its phenology
+                    hb = (hb + shift).clamp(1, n_steps)
             if cfg.scene_jitter and rb is not None:
                 xb, rb = scene_offsets(xb, rb, cfg.scene_jitter, gen)
             if cfg.input_noise:
                 xb = xb + cfg.input_noise * torch.randn(xb.shape, generator=gen)
-            loss = (model.training_loss(xb, yt[idx], w) if rb is None
-                    else model.training_loss(xb, yt[idx], w, ref=rb))
+            loss = (model.training_loss(xb, yt[idx], w) if rb is None and hb is None
+                    else model.training_loss(xb, yt[idx], w, ref=rb, horizon=hb))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -216,12 +244,7 @@ def train_model(
                 sched.step()
             total += float(loss.detach()) * len(idx)
         model.eval()
-        with torch.inference_mode():
-            pv = torch.cat([
-                torch.softmax(model(torch.from_numpy(xva[j : j + 4096])) if refs is None else
-                              model(torch.from_numpy(xva[j : j + 4096]),
-                                    ref=refs[rva[j : j + 4096]]), 1)
-                for j in range(0, len(xva), 4096)]).numpy()
+        pv = torch.softmax(predict_logits(model, xva, refs, rva, hva), 1).numpy()
         rep = classification_report(yva, pv.argmax(1), pv, list(CLASS_NAMES))
         row = {"epoch": epoch, "loss": total / len(xt), "val_accuracy": rep["overall_accuracy"],
                "val_macro_f1": rep["macro_f1"]}
@@ -238,7 +261,8 @@ def train_model(
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()
-    card.calibration = calibrate(model, xtr, xva, yva, refs, rtr, rva, n_classes)
+    card.calibration = calibrate(model, xtr, xva, yva, refs, rtr, rva, n_classes,
+                                 htr=htr, hva=hva)
     history["best"] = {"epoch": best_epoch, "val_macro_f1": best_f1}
     card.training["seconds"] = time.perf_counter() - t0
     card.training["best_epoch"] = best_epoch

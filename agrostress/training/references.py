@@ -30,9 +30,11 @@ def scene_reference_draws(
     doys: Sequence[float],
     rng: np.random.Generator,
     draws: int,
+    horizon_doy: float | None = None,
 ) -> list[np.ndarray | None]:
     """``draws`` reference series (T, F) of one labelled scene (None where the draw falls back
-    to the built-in reference). ``features`` (T, F, H, W); ``label`` −1 outside wheat."""
+    to the built-in reference). ``features`` (T, F, H, W); ``label`` −1 outside wheat;
+    ``horizon_doy``: the season cut the features come from (the gate reads no later step)."""
     ok = ~insufficient
     wheat = (field_id > 0) & (label >= 0) & ok
     ids = np.unique(field_id[wheat])
@@ -53,7 +55,8 @@ def scene_reference_draws(
             usable = usable | others
             group = np.where(others, 1_000_000 + np.arange(others.size).reshape(others.shape)
                              // 100, group)
-        sampler = ReferenceSampler(names, doys, width=label.shape[1], seed=int(rng.integers(1 << 30)))
+        sampler = ReferenceSampler(names, doys, width=label.shape[1],
+                                   seed=int(rng.integers(1 << 30)), horizon_doy=horizon_doy)
         sampler.add(features, usable, group, (0, 0))
         ref = sampler.reference(builtin=None) if sampler.enough() else None
         out.append(None if ref is None else ref.series)

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import rasterio
-from analysis_helpers import cloudy_cube, png_is_nontrivial
 
 from agrostress.analysis import analyse, grid_transform
 from agrostress.cube import CLASS_NAMES, UNCERTAIN_CODE, cube_crs
 from agrostress.outputs import validate_cog
+from tests.analysis.analysis_helpers import cloudy_cube, png_is_nontrivial
 
 
 def test_result_shapes_and_contract(analysed, cube):
@@ -65,7 +65,7 @@ def test_cogs_valid_and_georeferenced_like_the_cube(written, cube):
         assert src.dtypes[0] == "uint8" and src.nodata == 255
         cmap = src.colormap(1)
         assert cmap[255][3] == 0 and all(cmap[k][3] == 255 for k in range(3))
-        assert src.tags()["CLASS_NAMES"] == ",".join([*CLASS_NAMES, "uncertain"])
+        assert src.tags()["CLASS_NAMES"] == ",".join([*CLASS_NAMES, "uncertain", "too_early"])
         assert src.descriptions[0] == "stress class"
     with rasterio.open(paths["probabilities"]) as src:
         assert src.count == 4 and src.dtypes[0] == "float32"
