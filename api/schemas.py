@@ -125,6 +125,10 @@ class AnalysisRequest(BaseModel):
     )
     start: dt.date = Field(description="first date (inclusive), YYYY-MM-DD")
     end: dt.date = Field(description="last date (inclusive), YYYY-MM-DD")
+    as_of: dt.date | None = Field(
+        None, description="the date the call is made on, within the period (default: `end`): "
+        "nothing acquired later is fetched or seen; in season, calls that are not confident "
+        "yet are 'too_early'")
     source: SourceName = Field(description="where the Sentinel-2 L2A data come from")
     model: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}$")] | None = Field(
         None, description="model id from GET /v1/models (default: the server's default model)"
@@ -164,15 +168,22 @@ class FieldResult(BaseModel):
     name: str | None = Field(None, description="properties.name / feature id, when given")
     call: str | None = Field(
         description="healthy | nitrogen_deficiency | yellow_rust | uncertain (the model does "
-        "not know: weak evidence or input unlike its training), or null (insufficient data)"
+        "not know: weak evidence or input unlike its training) | too_early (in season: the "
+        "evidence is not there yet), or null (insufficient data)"
     )
     confidence: float | None = None
     class_fractions: dict[str, float | None] = Field(
-        description="share of the field's valid pixels per class, and 'uncertain'"
+        description="share of the field's valid pixels per class, 'uncertain' and 'too_early'"
     )
     mean_probabilities: dict[str, float | None] = Field(default_factory=dict)
     valid_pixel_share: float | None = None
     area_ha: float | None = None
+    call_since: str | None = Field(
+        None, description="the first date from which the current call has held (a stress "
+        "class only; in-season models)")
+    timeline: dict[str, Any] | None = Field(
+        None, description="the call as it would have been on every past date: dates, doys, "
+        "calls and per-class mean probabilities, the as-of date last (in-season models)")
 
 
 class AnalysisResultBody(BaseModel):
@@ -191,6 +202,9 @@ class AnalysisResultBody(BaseModel):
         None, description="the wheat reference the fields were judged against (source: "
         "'scene' from the request's fields, or the model's 'built-in' one)"
     )
+    season: dict[str, Any] | None = Field(
+        None, description="the as-of date, the last acquisition on or before it, the grid "
+        "steps the model saw and whether later ones were masked")
 
 
 class ModelRef(BaseModel):
@@ -203,6 +217,7 @@ class RequestSummary(BaseModel):
     source: str
     start: dt.date
     end: dt.date
+    as_of: dt.date | None = None
     explain: bool
     method: str
     n_fields: int

@@ -149,6 +149,11 @@ def prepare(
         raise ApiError(
             422, "invalid_period", f"start {req.start} is after end {req.end}"
         )
+    if req.as_of is not None and not req.start <= req.as_of <= req.end:
+        raise ApiError(
+            422, "invalid_period", f"as_of {req.as_of} lies outside the period "
+            f"{req.start}..{req.end}"
+        )
     span = (req.end - req.start).days + 1
     if span > api.max_date_span_days:
         raise _limit(
@@ -205,6 +210,7 @@ def prepare(
         "fields": {"type": "FeatureCollection", "features": features},
         "start": req.start.isoformat(),
         "end": req.end.isoformat(),
+        "as_of": (req.as_of or req.end).isoformat(),
         "source": req.source.value,
         "model": model_id,
         "explain": bool(req.explain),

@@ -1,10 +1,21 @@
-"""Shared fixtures: small simulated scenes, built once per test session."""
+"""Shared fixtures, built once per test session: small simulated scenes and the tiny model."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from agrostress.simulate import SimulationConfig, simulate_scene
+from tests.model_helpers import build_model
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The suite's tiny checkpoint: an untrained FFDNN (seed 0, seven default features,
+    grid 60:200:5) named ``ffdnn-test`` 0.0.1. Enough for plumbing (API, batch); tests of
+    what a model learned train their own (``tests/analysis``, ``tests/models``)."""
+    return build_model(tmp_path_factory.mktemp("model") / "ffdnn-test")
 
 
 @pytest.fixture(scope="session")

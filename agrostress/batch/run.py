@@ -34,6 +34,7 @@ from typing import Any
 from agrostress.batch.grid import DEFAULT_TILE_SIZE, Tile, TileGrid, make_grid
 from agrostress.batch.manifest import MANIFEST_NAME, BatchError, Manifest, TileRecord, now_iso
 from agrostress.batch.task import TileJob, run_tile, tile_is_complete
+from agrostress.decision import DecisionPolicy, policy_from
 from agrostress.outputs.cog import map_codes
 from agrostress.settings import Settings, get_settings
 
@@ -116,17 +117,20 @@ def run_batch(
     settings: Settings | None = None,
     region_crs: Any = None,
     progress: ProgressFn | None = None,
+    as_of: Any = None,
 ) -> Manifest:
     """Map ``region`` tile by tile on Dask; return the saved manifest (see module doc).
 
     ``workers=0`` runs the tasks in this process (threads; for debugging). Raises
     :class:`AOIError` for a bad region, :class:`BatchError` (or subclasses) for a folder that
     holds another request, ``CheckpointError`` for a bad model; tile failures do not raise,
-    they are recorded in the manifest.
+    they are recorded in the manifest. ``as_of``: the date of the call (in season), within
+    the period: nothing acquired later is fetched or seen (default: the period's end).
     """
     from agrostress.analysis import tile_halo
     from agrostress.ingest import get_source, parse_period
     from agrostress.models import load
+    from agrostress.preprocess.season import parse_as_of
 
     if scheduler and client is not None:
         raise ValueError("give either a scheduler address or a client, not both")
@@ -134,6 +138,11 @@ def run_batch(
         raise ValueError(f"retries must be >= 0, got {retries}")
     settings = settings or get_settings()
     t0, t1 = parse_period(start, end)
+    if as_of is not None:
+        when = parse_as_of(as_of)
+        if not t0 <= when <= t1:
+            raise ValueError(f"as-of date {when} lies outside the period {t0}..{t1}")
+        t1 = when  # what the model may see ends here: nothing later is fetched
     grid = make_grid(region, tile_size, crs=region_crs)
     model_dir = Path(model_dir or settings.model_dir).resolve()
     model = load(model_dir)
@@ -157,7 +166,8 @@ def run_batch(
         "halo_px": halo,
         "explain": bool(explain),
         "resolution": grid.region.resolution,
-        "decision": [settings.priors, settings.min_confidence, settings.max_ood],
+        "decision": [settings.priors, settings.min_confidence, settings.max_ood,
+                     settings.season_complete_doy],
     }
     out = Path(out).resolve()
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).exists():
@@ -249,7 +259,10 @@ def run_batch(
         run["stage_seconds"] = {k: round(v, 3) for k, v in stage_totals.items()}
         manifest.save()
 
-    _finish(manifest, grid, out, model.card.class_names, field_table, run, state, progress)
+    decision = policy_from(settings.priors, settings.min_confidence, settings.max_ood,
+                           settings.season_complete_doy)
+    _finish(manifest, grid, out, model.card.class_names, field_table, run, state, progress,
+            decision, model.in_season and decision.in_season(t1.timetuple().tm_yday))
     return manifest
 
 
@@ -490,6 +503,8 @@ def _finish(
     run: dict[str, Any],
     state: BatchProgress,
     progress: ProgressFn | None,
+    decision: DecisionPolicy,
+    in_season: bool,
 ) -> None:
     from pyproj import CRS
 
@@ -570,7 +585,8 @@ def _finish(
         state.stage = "stats"
         _notify(progress, state)
         table = field_statistics(
-            field_table, zone_rasters, class_names, resolution=grid.region.resolution
+            field_table, zone_rasters, class_names, resolution=grid.region.resolution,
+            decision=decision, in_season=in_season
         )
         for k, p in write_table(table, out).items():
             outputs.setdefault("files", {})[k] = p.name

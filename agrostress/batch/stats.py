@@ -17,7 +17,8 @@ import numpy as np
 
 from agrostress.atomic import atomic_path
 from agrostress.batch.manifest import BatchError
-from agrostress.decision import UNCERTAIN, DecisionPolicy
+from agrostress.cube import OUTCOME_CODES
+from agrostress.decision import DecisionPolicy
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,13 @@ def field_statistics(
     *,
     resolution: float = 10.0,
     min_valid_share: float | None = None,
+    decision: DecisionPolicy | None = None,
+    in_season: bool = False,
 ) -> Any:
     """One row per field: the core path's field summary (call, confidence, class fractions,
     mean probabilities, valid share, area) computed on the mosaic pixels, flattened into
-    columns, with the field's attributes and geometry."""
+    columns, with the field's attributes and geometry (``decision``, ``in_season``: the
+    run's decision rule and whether its as-of date is in season)."""
     import rasterio
     from rasterio.features import geometry_mask
     from rasterio.windows import Window
@@ -100,13 +104,15 @@ def field_statistics(
             if prob_parts[i]
             else np.zeros((n_cls, 0), np.float32)
         )
-        rows.append(summarise_pixels(cls, prob, names, resolution * resolution, min_valid_share))
+        rows.append(summarise_pixels(cls, prob, names, resolution * resolution, min_valid_share,
+                                     decision, in_season))
     out = fields.copy()
     scalars = [k for k in rows[0] if k != "field_id" and not isinstance(rows[0][k], dict)]
     for key in scalars:
         out[key] = [row.get(key) for row in rows]
-    out[f"frac_{UNCERTAIN}"] = [_num((row.get("class_fractions") or {}).get(UNCERTAIN))
-                                for row in rows]
+    for outcome in OUTCOME_CODES.values():
+        out[f"frac_{outcome}"] = [_num((row.get("class_fractions") or {}).get(outcome))
+                                  for row in rows]
     for name in names:
         out[f"frac_{name}"] = [_num((row.get("class_fractions") or {}).get(name)) for row in rows]
         out[f"p_{name}"] = [_num((row.get("mean_probabilities") or {}).get(name)) for row in rows]
@@ -130,6 +136,7 @@ def summarise_pixels(
     pixel_area_m2: float,
     min_valid_share: float | None = None,
     decision: DecisionPolicy | None = None,
+    in_season: bool = False,
 ) -> dict[str, Any]:
     """The core path's per-field summary for one field's pixels (classes (N,), probs (C, N))."""
     from agrostress import analysis
@@ -148,6 +155,7 @@ def summarise_pixels(
         float(min_valid_share),
         None,
         decision or DecisionPolicy(),
+        in_season=in_season,
     )
     return rows[0]
 

@@ -128,9 +128,10 @@ def run_tile(job: TileJob) -> dict[str, Any]:
 
     t = time.perf_counter()
     decision = None if job.settings is None else policy_from(
-        job.settings.priors, job.settings.min_confidence, job.settings.max_ood)
+        job.settings.priors, job.settings.min_confidence, job.settings.max_ood,
+        job.settings.season_complete_doy)
     result = core.analyse(cube, model, explain=job.explain, tile=job.analyse_tile,
-                          decision=decision)
+                          decision=decision, as_of=job.end)  # the period's end: the as-of date
     analyse_s = time.perf_counter() - t
     split = getattr(result, "timings", None) or {}
     timings["read"] += float(split.get("read", 0.0))

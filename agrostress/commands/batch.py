@@ -7,7 +7,12 @@ from typing import Any
 
 import typer
 
-from agrostress.commands.common import console, min_confidence_option, priors_option
+from agrostress.commands.common import (
+    as_of_option,
+    console,
+    min_confidence_option,
+    priors_option,
+)
 from agrostress.commands.ingest import SourceName
 
 
@@ -61,6 +66,7 @@ def register(app: typer.Typer) -> None:
         ),
         priors: str | None = priors_option(),
         min_confidence: float | None = min_confidence_option(),
+        as_of: str | None = as_of_option(),
     ) -> None:
         """Map a region: tiles on a UTM grid, one Dask task per tile, mosaics + manifest.
 
@@ -117,6 +123,7 @@ def register(app: typer.Typer) -> None:
                     settings=settings,
                     region_crs=region_crs,
                     progress=display.update,
+                    as_of=as_of,
                 )
         except KeyboardInterrupt:
             console.print(

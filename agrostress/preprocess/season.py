@@ -55,8 +55,10 @@ def parse_as_of(value: str | dt.date | dt.datetime | None) -> dt.date | None:
         return value
     if isinstance(value, dt.datetime):
         return value.date()
+    text = str(value).strip()
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        return dt.date.fromisoformat(text[:10]) if len(text) == 10 or text[10:11] in "T " \
+            else dt.date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"as-of date must look like YYYY-MM-DD, got {value!r}") from None
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agrostress.decision import policy_from
+from agrostress.outputs.summary import field_entries
 from agrostress.settings import Settings
 from api.db import ACTIVE, Store, utcnow
 from api.errors import ApiError, jsonable
@@ -255,11 +256,12 @@ class JobRunner:
         union = shapely.union_all(fields.geometry.values)
         cache_dir = self.settings.cache_dir if self.api.use_cache else None
         progress.set("fetch", 0.02, force=True)
+        as_of = req.get("as_of") or req["end"]  # nothing later is fetched or seen
         cube = self.core.fetch_cube(
             req["source"],
             union,
             req["start"],
-            req["end"],
+            as_of,
             cache_dir=cache_dir,
             settings=self.settings,
             progress=progress.fetch,
@@ -279,7 +281,8 @@ class JobRunner:
                 method=req.get("method", "ig"),
                 progress=progress.analyse,
                 decision=policy_from(self.settings.priors, self.settings.min_confidence,
-                                     self.settings.max_ood),
+                                     self.settings.max_ood, self.settings.season_complete_doy),
+                as_of=as_of,
                 **({"reference": reference} if reference is not None else {}),
             )
         progress.set("write", 0.95, force=True)
@@ -304,11 +307,12 @@ class JobRunner:
         ring = fields.to_crs(utm).geometry.buffer(self.api.reference_buffer_m)
         wide = shapely.union_all(ring.to_crs("EPSG:4326").values)
         assert self.core is not None and self.core.request_reference is not None
-        cube = self.core.fetch_cube(req["source"], wide, req["start"], req["end"],
+        as_of = req.get("as_of") or req["end"]
+        cube = self.core.fetch_cube(req["source"], wide, req["start"], as_of,
                                     cache_dir=cache_dir, settings=self.settings,
                                     max_area_km2=None, aoi_crs="EPSG:4326")
         with served.lock:
-            ref = self.core.request_reference(cube, served.model)
+            ref = self.core.request_reference(cube, served.model, as_of=as_of)
         return ref if ref.source == "scene" else None
 
     def artefact_dir(self, analysis_id: str) -> Path:
@@ -344,8 +348,8 @@ class JobRunner:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         fields = []
-        for f in result.fields:
-            d = jsonable(dict(f))
+        for f in field_entries(result):
+            d = {"call_since": None, "timeline": None, **jsonable(dict(f))}
             fid = d.get("field_id")
             d["name"] = names.get(int(fid)) if isinstance(fid, int | float) else None
             fields.append(d)
@@ -356,4 +360,5 @@ class JobRunner:
             "map_bounds_wgs84": bounds,
             "decision": jsonable(result.meta.get("decision")),
             "reference": jsonable(result.meta.get("reference")),
+            "season": jsonable(result.meta.get("season")),
         }

@@ -4,7 +4,10 @@
 
 (function () {
   const W = 800, H = 560, SVGNS = "http://www.w3.org/2000/svg";
-  const CLASSES = ["healthy", "nitrogen_deficiency", "yellow_rust", "uncertain"];
+  const CLASSES = ["healthy", "nitrogen_deficiency", "yellow_rust", "uncertain", "too_early"];
+  const STRESS = ["healthy", "nitrogen_deficiency", "yellow_rust"];
+  const COLOURS = { healthy: "#2e8b3a", nitrogen_deficiency: "#e8c547", yellow_rust: "#c2410c",
+                    uncertain: "#8e7cc3", too_early: "#9ab8d8" };
   const EXAMPLE = {
     type: "Polygon",
     coordinates: [[[5.0, 51.0], [5.01, 51.0], [5.01, 51.0063], [5.0, 51.0063], [5.0, 51.0]]],
@@ -258,6 +261,7 @@
       explain: $("explain").checked,
     };
     if ($("model").value) body.model = $("model").value;
+    if ($("as-of").value) body.as_of = $("as-of").value;
     $("btn-run").disabled = true;
     $("results").hidden = true;
     state.zones = null;
@@ -293,6 +297,44 @@
 
   const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)} %`);
 
+  // one small chart per field: class probabilities on every past date, the call as a strip
+  function showTimelines(fields, asOf) {
+    const box = $("timelines");
+    box.replaceChildren();
+    const withLine = fields.filter((f) => f.timeline && f.timeline.dates.length > 1);
+    $("timeline-section").hidden = withLine.length === 0;
+    $("timeline-asof").textContent = asOf ? ` (as of ${asOf})` : "";
+    const w = 300, h = 130, pad = 24;
+    for (const f of withLine) {
+      const t = f.timeline, n = t.dates.length;
+      const x = (i) => pad + (i * (w - 2 * pad)) / Math.max(1, n - 1);
+      const y = (p) => h - pad - p * (h - 2 * pad);
+      const svg = document.createElementNS(SVGNS, "svg");
+      svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+      svg.setAttribute("class", "timeline");
+      svg.setAttribute("role", "img");
+      svg.setAttribute("aria-label", `time line of field ${f.name || f.field_id}`);
+      el("text", { x: pad, y: 12, class: "tl-title" }, svg).textContent =
+        `${f.name || "#" + f.field_id}: ${(f.call || "insufficient data").replace("_", " ")}` +
+        (f.call_since ? ` since ${f.call_since}` : "");
+      t.calls.forEach((c, i) => {
+        el("rect", { x: x(i) - (w - 2 * pad) / (2 * Math.max(1, n - 1)), y: h - pad + 3,
+          width: (w - 2 * pad) / Math.max(1, n - 1), height: 6,
+          fill: COLOURS[c] || "#bdbdbd" }, svg).appendChild(
+          document.createElementNS(SVGNS, "title")).textContent = `${t.dates[i]}: ${c}`;
+      });
+      for (const c of STRESS) {
+        const pts = t.probabilities[c].map((p, i) => `${x(i)},${y(p === null ? 0 : p)}`);
+        el("polyline", { points: pts.join(" "), fill: "none", stroke: COLOURS[c],
+          "stroke-width": 2, class: `tl-${c}` }, svg);
+      }
+      el("text", { x: pad, y: h - 2, class: "tl-date" }, svg).textContent = t.dates[0];
+      el("text", { x: w - pad, y: h - 2, "text-anchor": "end", class: "tl-date" }, svg)
+        .textContent = t.dates[n - 1];
+      box.appendChild(svg);
+    }
+  }
+
   async function showResult(a) {
     const tbody = $("fields-table").querySelector("tbody");
     tbody.replaceChildren();
@@ -302,6 +344,7 @@
         f.name || `#${f.field_id}`,
         f.call || "insufficient data",
         pct(f.confidence),
+        f.call_since || "–",
         ...CLASSES.map((c) => pct((f.class_fractions || {})[c])),
         pct(f.valid_pixel_share),
         f.area_ha === null || f.area_ha === undefined ? "–" : f.area_ha.toFixed(2),
@@ -318,12 +361,14 @@
       });
       tbody.appendChild(tr);
     }
+    showTimelines(a.result.fields, (a.result.season || {}).as_of);
     const links = a.links || {};
     if (links["zones.geojson"]) {
       const z = await api(links["zones.geojson"]);
       if (z.res.ok) state.zones = z.body;
     }
-    for (const [id, name] of [["img-map", "stress_map.png"], ["img-traj", "trajectories.png"]]) {
+    for (const [id, name] of [["img-map", "stress_map.png"], ["img-traj", "trajectories.png"],
+                              ["img-timeline", "timeline.png"]]) {
       const url = links[name] ? await blobUrl(links[name]) : null;
       $(id).src = url || "";
       $(id).closest("figure").hidden = !url;

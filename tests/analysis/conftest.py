@@ -8,9 +8,9 @@ small easy scenes. The scene the tests analyse is a third, independent one.
 from __future__ import annotations
 
 import pytest
-from analysis_helpers import GRID, SPEC, TINY_FFDNN
 
 from agrostress.simulate import SimulationConfig, simulate_scene
+from tests.analysis.analysis_helpers import GRID, SPEC, TINY_FFDNN
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -85,9 +85,8 @@ def model(model_dir):
 @pytest.fixture(scope="session")
 def analysed(cube, model):
     """One explained analysis of the scene (IG), shared by read-only tests."""
-    from analysis_helpers import CALL_ALL
-
     from agrostress.analysis import analyse
+    from tests.analysis.analysis_helpers import CALL_ALL
 
     return analyse(cube, model, explain=True, explain_pixels=12, decision=CALL_ALL)
 
@@ -105,10 +104,9 @@ def written(analysed, tmp_path_factory):
 def reference_model(train_scenes, tmp_path_factory):
     """A small FFDNN that judges pixels against the scene's wheat reference (with its
     calibration: temperature, OOD model), trained briefly on the two training scenes."""
-    from analysis_helpers import REF_SPEC
-
     from agrostress.models import load, save
     from agrostress.training import TrainConfig, load_training_data, train_model
+    from tests.analysis.analysis_helpers import REF_SPEC
 
     data = load_training_data([s[0] for s in train_scenes], REF_SPEC, GRID, reference_draws=2)
     model, _ = train_model(

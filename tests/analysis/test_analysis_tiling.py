@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from analysis_helpers import untrained_model
 
 from agrostress.analysis import analyse
+from tests.analysis.analysis_helpers import untrained_model
 
 
 def _same(a, b) -> None:

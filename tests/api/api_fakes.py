@@ -59,9 +59,9 @@ class FakeCore:
 
     def analyse(self, cube: Any, model: Any, *, fields: Any = None, explain: bool = False,
                 method: str = "ig", tile: int = 256, progress: Any = None,
-                decision: Any = None) -> Any:
+                decision: Any = None, as_of: Any = None) -> Any:
         return fake_analyse(cube, model, fields=fields, explain=explain, method=method,
-                            progress=progress)
+                            progress=progress, as_of=as_of)
 
 
 def expected_classes(aoi: Any) -> np.ndarray:
@@ -71,8 +71,16 @@ def expected_classes(aoi: Any) -> np.ndarray:
     return np.where(aoi.mask(), cls, 255).astype(np.uint8)
 
 
+def fake_timeline(call: str | None, as_of: str) -> dict[str, Any]:
+    """A made-up time line ending with ``call`` on ``as_of`` (the shape the core writes)."""
+    calls = ["too_early", "healthy", call]
+    p = {c: [1 / 3, 0.8 if c == "healthy" else 0.1, 1.0 if c == call else 0.0] for c in CLASSES}
+    return {"dates": ["2024-04-01", "2024-04-20", as_of], "doys": [92.0, 111.0, 136.0],
+            "calls": calls, "probabilities": p}
+
+
 def fake_analyse(cube: Any, model: Any, *, fields: Any, explain: bool, method: str,
-                 progress: Any = None) -> Any:
+                 progress: Any = None, as_of: Any = None) -> Any:
     aoi = cube.aoi
     classes = expected_classes(aoi)
     fields_utm = fields.to_crs(epsg=aoi.epsg)
@@ -93,6 +101,9 @@ def fake_analyse(cube: Any, model: Any, *, fields: Any, explain: bool, method: s
             "valid_pixel_share": 1.0 if vals.size else 0.0,
             "area_ha": float(geom.area / 1e4),
         })
+        if as_of is not None and out_fields[-1]["call"] is not None:
+            out_fields[-1]["timeline"] = fake_timeline(out_fields[-1]["call"], str(as_of))
+            out_fields[-1]["call_since"] = str(as_of)
     if progress:
         progress(1, 1)
     valid = classes != 255
@@ -105,6 +116,7 @@ def fake_analyse(cube: Any, model: Any, *, fields: Any, explain: bool, method: s
                         "features": ["LAI", "LCC"], "dates": ["2024-04-01", "2024-05-01"]}
     return SimpleNamespace(classes=da, fields=out_fields, totals=totals, aoi=aoi,
                            attributions=attributions, model_card={"name": "fake"},
+                           timelines=None,
                            meta={"decision": {"priors": "fake"}, "reference": None})
 
 

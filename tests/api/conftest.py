@@ -1,4 +1,5 @@
-"""Fixtures for the REST service: a tiny checkpoint, settings, and live uvicorn servers."""
+"""Fixtures for the REST service: settings and live uvicorn servers (the model: the suite's
+``tiny_model_dir``)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_fakes import FakeCore
-from api_helpers import LiveServer, build_model
 
 from agrostress.settings import Settings
 from api.app import create_app
 from api.settings import ApiSettings
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_model(tmp_path_factory.mktemp("model") / "ffdnn-test")
+from tests.api.api_fakes import FakeCore
+from tests.api.api_helpers import LiveServer
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, tiny_model_dir: Path) -> Callable[..., Settings]:
     """Library settings for a test server: everything under tmp_path, no .env."""
 
     def make(**over: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "cache_dir": tmp_path / "cache",
-            "model_dir": model_dir,
+            "model_dir": tiny_model_dir,
         }
         values.update(over)
         return Settings(_env_file=None, **values)

@@ -9,14 +9,14 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests.api
 
 import uvicorn  # noqa: E402
-from api_fakes import FakeCore  # noqa: E402
 
 from agrostress.settings import Settings  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.settings import ApiSettings  # noqa: E402
+from tests.api.api_fakes import FakeCore  # noqa: E402
 
 
 def main() -> None:

@@ -24,10 +24,9 @@ if not CHROMIUM.exists():
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-from api_fakes import FakeCore  # noqa: E402
-from api_helpers import LiveServer, real_core_available  # noqa: E402
-
 from agrostress.settings import Settings  # noqa: E402
+from tests.api.api_fakes import FakeCore  # noqa: E402
+from tests.api.api_helpers import LiveServer, real_core_available  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.network]
 
@@ -35,7 +34,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _drive(url: str, tmp_path: Path, timeout_ms: int) -> dict[str, Any]:
+def _drive(url: str, tmp_path: Path, timeout_ms: int, as_of: str | None = None) -> dict[str, Any]:
     with sync_api.sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=FLAGS,
@@ -67,6 +66,8 @@ def _drive(url: str, tmp_path: Path, timeout_ms: int) -> dict[str, Any]:
             assert drawn["type"] == "Polygon" and len(drawn["coordinates"][0]) == 5
 
             page.select_option("#source", "simulated")
+            if as_of:
+                page.fill("#as-of", as_of)
             page.check("#explain")
             page.click("#btn-run")
             page.wait_for_selector("#results:not([hidden])", timeout=timeout_ms)
@@ -77,10 +78,13 @@ def _drive(url: str, tmp_path: Path, timeout_ms: int) -> dict[str, Any]:
             status = page.inner_text("#status")
             rows = page.locator("#fields-table tbody tr")
             cells = [rows.nth(0).locator("td").nth(i).inner_text() for i in range(8)]
+            timelines = [page.locator("svg.timeline").nth(i).inner_html()
+                         for i in range(page.locator("svg.timeline").count())]
             zones = page.locator("#map path.zone").count()
             shot = tmp_path / "viewer.png"
             page.screenshot(path=str(shot), full_page=True)
             return {"status": status, "rows": rows.count(), "cells": cells, "zones": zones,
+                    "timelines": timelines,
                     "shot": shot, "problems": problems, "outside": outside, "drawn": drawn}
         finally:
             ctx.close()
@@ -109,6 +113,21 @@ def test_viewer_fake_core(serve: Callable[..., LiveServer], make_settings: Calla
                           tmp_path: Path) -> None:
     srv = serve(core=FakeCore(delay_s=0.5).core())
     _check(_drive(srv.url, tmp_path, timeout_ms=60_000), srv)
+
+
+def test_viewer_in_season_time_line(serve: Callable[..., LiveServer], tmp_path: Path) -> None:
+    """An as-of date in the form reaches the request; each field's time line is drawn."""
+    srv = serve(core=FakeCore().core())
+    out = _drive(srv.url, tmp_path, timeout_ms=60_000, as_of="2024-05-15")
+    _check(out, srv)
+    with srv.client() as c:
+        (analysis,) = c.get("/v1/analyses").json()["items"]
+        a = c.get(analysis["links"]["self"]).json()
+    assert a["request"]["as_of"] == "2024-05-15"
+    (field,) = a["result"]["fields"]
+    assert out["cells"][3] == field["call_since"] == "2024-05-15"
+    (svg,) = out["timelines"]
+    assert "polyline" in svg and svg.count("<rect") == 3 and "2024-05-15" in svg
 
 
 @pytest.mark.slow

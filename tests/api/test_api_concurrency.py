@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import FakeCore, expected_fields, field_polygon
-from api_helpers import LiveServer
 
 from api.settings import ApiSettings
+from tests.api.api_fakes import FakeCore, expected_fields, field_polygon
+from tests.api.api_helpers import LiveServer
 
 pytestmark = pytest.mark.network
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from api_fakes import FakeCore, expected_fields, field_polygon
-from api_helpers import LiveServer, wait_done
 from PIL import Image
 
 from agrostress.ingest import CoverageError
 from agrostress.settings import Settings
 from api.settings import ApiSettings
+from tests.api.api_fakes import FakeCore, expected_fields, field_polygon
+from tests.api.api_helpers import LiveServer, wait_done
 
 pytestmark = pytest.mark.network
 

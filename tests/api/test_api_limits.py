@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import FakeCore, field_polygon
-from api_helpers import LiveServer
 
 from agrostress.settings import Settings
 from api.app import create_app
 from api.settings import ApiSettings
+from tests.api.api_fakes import FakeCore, field_polygon
+from tests.api.api_helpers import LiveServer
 
 pytestmark = pytest.mark.network
 
@@ -28,10 +28,10 @@ LIMITS = {
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory, model_dir: Any) -> Iterator[httpx.Client]:
+def limited(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Any) -> Iterator[httpx.Client]:
     tmp = tmp_path_factory.mktemp("limits")
     settings = Settings(
-        _env_file=None, data_dir=tmp / "data", cache_dir=tmp / "cache", model_dir=model_dir
+        _env_file=None, data_dir=tmp / "data", cache_dir=tmp / "cache", model_dir=tiny_model_dir
     )
     api = ApiSettings(_env_file=None, sources=["simulated", "stac"], **LIMITS)
     fake = FakeCore()

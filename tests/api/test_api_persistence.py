@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fakes import FakeCore, field_polygon
-from api_helpers import LiveServer, free_port, wait_done
 
 from agrostress.settings import Settings
 from api.settings import ApiSettings
+from tests.api.api_fakes import FakeCore, field_polygon
+from tests.api.api_helpers import LiveServer, free_port, wait_done
 
 pytestmark = pytest.mark.network
 
@@ -94,10 +94,10 @@ def _spawn(settings: dict[str, Any], api: dict[str, Any], port: int,
 @pytest.mark.parametrize("resume", [True, False])
 def test_crash_mid_job_is_resumed_or_failed(
     serve: Callable[..., LiveServer], make_api: Callable[..., ApiSettings], tmp_path: Path,
-    model_dir: Path, resume: bool,
+    tiny_model_dir: Path, resume: bool,
 ) -> None:
     raw = {"data_dir": str(tmp_path / "data"), "cache_dir": str(tmp_path / "cache"),
-           "model_dir": str(model_dir)}
+           "model_dir": str(tiny_model_dir)}
     port = free_port()
     proc = _spawn(raw, {"job_heartbeat_s": 0.3}, port, delay_s=60)
     try:

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from api_fakes import field_polygon
-from api_helpers import LiveServer, real_core_available
 
 from agrostress.settings import Settings
 from api.settings import ApiSettings
+from tests.api.api_fakes import field_polygon
+from tests.api.api_helpers import LiveServer, real_core_available
 
 pytestmark = [
     pytest.mark.network,
@@ -60,7 +60,7 @@ def same_field(got: dict[str, Any], want: dict[str, Any]) -> None:
 
 
 def test_simulated_field_end_to_end(serve: Callable[..., LiveServer],
-                                    make_settings: Callable[..., Settings], model_dir: Path) -> None:
+                                    make_settings: Callable[..., Settings], tiny_model_dir: Path) -> None:
     settings = make_settings()
     srv = serve(settings, core=None)
     field = field_polygon(5.0, 51.0, 300)
@@ -80,18 +80,18 @@ def test_simulated_field_end_to_end(serve: Callable[..., LiveServer],
     counts = {z["properties"]["class_id"]: z["properties"]["pixels"] for z in zones["features"]}
     assert counts == {k: int(n) for k, n in zip(*np.unique(arr[arr != 255], return_counts=True),
                                                   strict=True)}
-    (want,) = library_answer(field, settings, model_dir)
+    (want,) = library_answer(field, settings, tiny_model_dir)
     same_field(got, want)
 
 
 def test_twenty_simultaneous_real_analyses(serve: Callable[..., LiveServer],
                                            make_settings: Callable[..., Settings],
                                            make_api: Callable[..., ApiSettings],
-                                           model_dir: Path) -> None:
+                                           tiny_model_dir: Path) -> None:
     settings = make_settings()
     srv = serve(settings, make_api(job_workers=4, plots=False), core=None)
     fields = [field_polygon(5.0 + 0.006 * i, 51.0, 150 + 40 * i) for i in range(2)]
-    expected = [library_answer(f, settings, model_dir)[0] for f in fields]  # also warms the cache
+    expected = [library_answer(f, settings, tiny_model_dir)[0] for f in fields]  # also warms the cache
     jobs = [i % len(fields) for i in range(20)]
 
     def post(i: int) -> httpx.Response:
@@ -114,7 +114,7 @@ def test_lone_field_judged_against_a_buffer(serve: Callable[..., LiveServer],
     """One field alone: with ``reference_buffer_m`` the service fetches the wheat around it
     for the reference; without, the model's built-in reference is used — and the result says
     which."""
-    from api_helpers import build_reference_model
+    from tests.model_helpers import build_reference_model
 
     model = build_reference_model(tmp_path / "ref-model")
     field = field_polygon(5.0, 51.0, 300)

@@ -10,23 +10,23 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis", reason="pip install schemathesis")
 
-from api_fakes import FakeCore  # noqa: E402
-from api_helpers import LiveServer  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from agrostress.settings import Settings  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.settings import ApiSettings  # noqa: E402
+from tests.api.api_fakes import FakeCore  # noqa: E402
+from tests.api.api_helpers import LiveServer  # noqa: E402
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[Any]:
+def api_schema(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Any]:
     tmp = tmp_path_factory.mktemp("schemathesis")
     cfg = Settings(_env_file=None, data_dir=tmp / "data", cache_dir=tmp / "cache",
-                   model_dir=model_dir)
+                   model_dir=tiny_model_dir)
     api = ApiSettings(_env_file=None, sources=["simulated"], max_body_bytes=200_000)
     srv = LiveServer(create_app(cfg, api, core=FakeCore().core())).start()
     yield schemathesis.openapi.from_url(f"{srv.url}/openapi.json")

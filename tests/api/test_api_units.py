@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from api_fakes import field_polygon
-from api_helpers import LiveServer
 
 from agrostress.ingest import CoverageError, CredentialsError, UpstreamError
 from agrostress.settings import Settings
@@ -21,6 +19,8 @@ from api.schemas import AnalysisRequest
 from api.settings import ApiSettings
 from api.validation import prepare
 from api.zones import class_zones, map_bounds_wgs84
+from tests.api.api_fakes import field_polygon
+from tests.api.api_helpers import LiveServer
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,8 +74,8 @@ def test_jsonable() -> None:
     assert out == {"a": 1.5, "b": None, "c": [0, 1], "d": [3]}
 
 
-def test_prepare_normalises(model_dir: Path) -> None:
-    s = Settings(_env_file=None, model_dir=model_dir)
+def test_prepare_normalises(tiny_model_dir: Path) -> None:
+    s = Settings(_env_file=None, model_dir=tiny_model_dir)
     api = ApiSettings(_env_file=None, sources=["simulated"])
     fc = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"name": "A"}, "geometry": field_polygon(5.0, 51.0, 300)},

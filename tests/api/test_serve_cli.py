@@ -12,19 +12,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fakes import field_polygon
-from api_helpers import free_port, real_core_available
+
+from tests.api.api_fakes import field_polygon
+from tests.api.api_helpers import free_port, real_core_available
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
-def test_serve_then_curl(tmp_path: Path, model_dir: Path) -> None:
+def test_serve_then_curl(tmp_path: Path, tiny_model_dir: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
         "AGROSTRESS_DATA_DIR": str(tmp_path / "data"),
         "AGROSTRESS_CACHE_DIR": str(tmp_path / "cache"),
-        "AGROSTRESS_MODEL_DIR": str(model_dir),
+        "AGROSTRESS_MODEL_DIR": str(tiny_model_dir),
     }
     cmd = [sys.executable, "-c", "from agrostress.cli import app; app()", "serve",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]

@@ -22,14 +22,6 @@ START, END = "2024-03-01", "2024-07-20"
 ORIGIN = (500000.0, 5320000.0)
 WIDTH, HEIGHT = 44, 36  # px of the simulated scene
 TILE = 24  # px: the region's 43 x 36 px grid makes 2 x 2 tiles, the east and south ones clipped
-FEATURES = ["LAI", "LCC", "NDREI", "MTCI", "S2REP", "REDSI", "PSRI"]
-NORM = {
-    "features": FEATURES,
-    "mean": [2.33, 35.4, 0.57, 2.95, 722.8, 152.1, 0.018],
-    "std": [1.1, 9.9, 0.13, 1.29, 4.9, 184.1, 0.041],
-    "lo": [0.62, 7.3, 0.21, 0.41, 696.7, -72.4, -0.046],
-    "hi": [5.6, 52.1, 0.81, 6.79, 732.3, 1039.2, 0.166],
-}
 
 
 def utm_to_wgs84(geom: Polygon) -> Polygon:

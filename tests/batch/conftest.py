@@ -1,4 +1,5 @@
-"""Fixtures for the batch tests: a tiny model, a simulated region written as files, clients."""
+"""Fixtures for the batch tests: a simulated region written as files, clients (the model: the
+suite's ``tiny_model_dir``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from batch_helpers import (  # also registers the test-only "slowfiles" source
+
+from agrostress.settings import Settings
+from tests.batch.batch_helpers import (  # also registers the test-only "slowfiles" source
     END,
-    FEATURES,
     HEIGHT,
-    NORM,
     ORIGIN,
     START,
     TILE,
@@ -22,32 +23,6 @@ from batch_helpers import (  # also registers the test-only "slowfiles" source
     region_polygon_utm,
     utm_to_wgs84,
 )
-
-from agrostress.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def batch_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained (seeded) FFDNN checkpoint: enough to test the plumbing, fast to make."""
-    import torch
-
-    from agrostress.models import ModelCard, create_model, save
-    from agrostress.preprocess import TemporalGrid
-
-    torch.manual_seed(0)
-    grid = TemporalGrid.parse("60:200:5")
-    module = create_model("ffdnn", n_features=len(FEATURES), n_steps=len(grid), n_classes=3)
-    card = ModelCard(
-        name="batch-test",
-        architecture="ffdnn",
-        config={},
-        n_features=len(FEATURES),
-        n_steps=len(grid),
-        feature_spec=FEATURES,
-        grid=str(grid),
-        normalisation=NORM,
-    )
-    return save(module, card, tmp_path_factory.mktemp("model") / "ffdnn")
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +79,7 @@ def local_client() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def single_pass(region_scene: dict, batch_model: Path, files_settings: Settings) -> dict:
+def single_pass(region_scene: dict, tiny_model_dir: Path, files_settings: Settings) -> dict:
     """The region analysed in one pass (the reference a mosaic must equal)."""
     from agrostress import analysis
     from agrostress.ingest.fetch import fetch_cube
@@ -113,7 +88,7 @@ def single_pass(region_scene: dict, batch_model: Path, files_settings: Settings)
     cube = fetch_cube(
         "files", region_scene["region"], START, END, settings=files_settings, max_area_km2=None
     )
-    result = analysis.analyse(cube, load(batch_model))
+    result = analysis.analyse(cube, load(tiny_model_dir))
     return {
         "classes": np.asarray(result.classes.values),
         "probabilities": np.asarray(result.probabilities.values),
@@ -126,7 +101,7 @@ def single_pass(region_scene: dict, batch_model: Path, files_settings: Settings)
 def done_run(
     tmp_path_factory: pytest.TempPathFactory,
     region_scene: dict,
-    batch_model: Path,
+    tiny_model_dir: Path,
     files_settings: Settings,
     local_client: object,
 ) -> Path:
@@ -135,7 +110,7 @@ def done_run(
 
     out = tmp_path_factory.mktemp("run") / "out"
     run_batch(
-        region_scene["region"], START, END, "files", out, batch_model,
+        region_scene["region"], START, END, "files", out, tiny_model_dir,
         fields=region_scene["fields"], tile_size=TILE, client=local_client,
         settings=files_settings,
     )  # fmt: skip

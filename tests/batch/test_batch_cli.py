@@ -8,13 +8,13 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 import typer
-from batch_helpers import END, START
 from typer.testing import CliRunner
 
 from agrostress.batch import Manifest
 from agrostress.batch.manifest import MANIFEST_NAME
 from agrostress.commands import batch as batch_cmd
 from agrostress.settings import get_settings
+from tests.batch.batch_helpers import END, START
 
 
 @pytest.fixture
@@ -50,9 +50,9 @@ def _args(region_scene: dict, model: Path, out: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_cli_maps_a_region(app, env, region_scene, batch_model, tmp_path) -> None:
+def test_cli_maps_a_region(app, env, region_scene, tiny_model_dir, tmp_path) -> None:
     out = tmp_path / "out"
-    args = _args(region_scene, batch_model, out, "--tile-size", "48", "--workers", "0")
+    args = _args(region_scene, tiny_model_dir, out, "--tile-size", "48", "--workers", "0")
     res = CliRunner().invoke(app, [*args, "--fields", str(region_scene["fields"])])
     assert res.exit_code == 0, res.output
     assert "batch summary" in res.output and "km²/h" in res.output
@@ -68,9 +68,9 @@ def test_cli_maps_a_region(app, env, region_scene, batch_model, tmp_path) -> Non
 
 
 def test_cli_refuses_another_request_in_the_same_folder(
-    app, env, region_scene, batch_model, run_copy
+    app, env, region_scene, tiny_model_dir, run_copy
 ) -> None:
-    res = CliRunner().invoke(app, _args(region_scene, batch_model, run_copy, "--tile-size", "48"))
+    res = CliRunner().invoke(app, _args(region_scene, tiny_model_dir, run_copy, "--tile-size", "48"))
     assert res.exit_code == 2
     assert "different request" in _text(res) and "--force" in _text(res)
 
@@ -83,27 +83,27 @@ def test_cli_refuses_another_request_in_the_same_folder(
     ],
 )
 def test_cli_rejects_bad_regions(
-    app, env, region_scene, batch_model, tmp_path, region_text, message
+    app, env, region_scene, tiny_model_dir, tmp_path, region_text, message
 ) -> None:
     bad = tmp_path / "bad.geojson"
     bad.write_text(region_text)
     scene = {**region_scene, "region": bad}
-    res = CliRunner().invoke(app, _args(scene, batch_model, tmp_path / "out"))
+    res = CliRunner().invoke(app, _args(scene, tiny_model_dir, tmp_path / "out"))
     assert res.exit_code == 2
     assert message in _text(res)
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
 
 
 def test_cli_workers_and_scheduler_are_exclusive(
-    app, env, region_scene, batch_model, tmp_path
+    app, env, region_scene, tiny_model_dir, tmp_path
 ) -> None:
-    args = _args(region_scene, batch_model, tmp_path / "out", "--workers", "2")
+    args = _args(region_scene, tiny_model_dir, tmp_path / "out", "--workers", "2")
     res = CliRunner().invoke(app, [*args, "--scheduler", "tcp://127.0.0.1:1"])
     assert res.exit_code == 2 and "either" in _text(res)
 
 
-def test_cli_missing_files_folder(app, env, region_scene, batch_model, tmp_path) -> None:
-    args = _args(region_scene, batch_model, tmp_path / "out")
+def test_cli_missing_files_folder(app, env, region_scene, tiny_model_dir, tmp_path) -> None:
+    args = _args(region_scene, tiny_model_dir, tmp_path / "out")
     args[args.index("--input") + 1] = str(tmp_path / "nowhere")
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and "does not exist" in _text(res)

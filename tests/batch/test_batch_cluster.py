@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import rasterio
 import typer
-from batch_helpers import END, START
 from typer.testing import CliRunner
 
 from agrostress.batch import Manifest, run_batch
 from agrostress.batch.manifest import MANIFEST_NAME
+from tests.batch.batch_helpers import END, START
 
 HERE = Path(__file__).resolve().parent
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -35,13 +35,13 @@ def _free_port() -> int:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(HERE), str(HERE.parent.parent), env.get("PYTHONPATH", "")]
+        [str(HERE.parent.parent), env.get("PYTHONPATH", "")]
     ).rstrip(os.pathsep)
     return env
 
 
 def test_worker_killed_mid_run_loses_no_tile(
-    tmp_path: Path, region_scene: dict, batch_model: Path, files_settings, single_pass
+    tmp_path: Path, region_scene: dict, tiny_model_dir: Path, files_settings, single_pass
 ) -> None:
     from distributed import Client, LocalCluster
 
@@ -51,7 +51,7 @@ def test_worker_killed_mid_run_loses_no_tile(
         processes=True,
         host="127.0.0.1",
         dashboard_address="127.0.0.1:0",
-        preload=["batch_helpers"],  # registers the 'slowfiles' source in the workers
+        preload=["tests.batch.batch_helpers"],  # registers the 'slowfiles' source in the workers
     )
     client = Client(cluster)
     first_done = threading.Event()
@@ -64,7 +64,7 @@ def test_worker_killed_mid_run_loses_no_tile(
     def work() -> None:
         try:
             result["manifest"] = run_batch(
-                region_scene["region"], START, END, "slowfiles", tmp_path / "out", batch_model,
+                region_scene["region"], START, END, "slowfiles", tmp_path / "out", tiny_model_dir,
                 tile_size=16, client=client, settings=files_settings, retries=0,
                 progress=on_progress,
             )  # fmt: skip
@@ -142,7 +142,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
 
 
 def test_cli_against_a_separately_started_scheduler(
-    dask_cluster: str, region_scene: dict, batch_model: Path, tmp_path: Path, monkeypatch
+    dask_cluster: str, region_scene: dict, tiny_model_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
     from agrostress.commands import batch as batch_cmd
     from agrostress.settings import get_settings
@@ -170,7 +170,7 @@ def test_cli_against_a_separately_started_scheduler(
             "--out",
             str(out),
             "--model",
-            str(batch_model),
+            str(tiny_model_dir),
             "--tile-size",
             "24",
             "--scheduler",

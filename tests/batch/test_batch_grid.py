@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from batch_helpers import region_polygon_utm, utm_to_wgs84
 from rasterio.features import geometry_mask
 from shapely.geometry import box, mapping
 
 from agrostress.batch.grid import MIN_EDGE_PX, make_grid
 from agrostress.ingest import AOIError, load_aoi
+from tests.batch.batch_helpers import region_polygon_utm, utm_to_wgs84
 
 
 def _region_geojson(geom) -> dict:

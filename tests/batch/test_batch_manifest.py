@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from batch_helpers import region_polygon_utm, utm_to_wgs84
 from shapely.geometry import mapping
 
 from agrostress.batch import BatchError, FingerprintMismatch, Manifest, make_grid
 from agrostress.batch.manifest import MANIFEST_NAME, fingerprint_id
+from tests.batch.batch_helpers import region_polygon_utm, utm_to_wgs84
 
 FP = {"region_sha256": "abc", "start": "2024-03-01", "end": "2024-07-20", "tile_size": 16}
 

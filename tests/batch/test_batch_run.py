@@ -11,12 +11,13 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
-from batch_helpers import END, START, TILE
 
 from agrostress.batch import FingerprintMismatch, Manifest, run_batch
 from agrostress.batch.manifest import MANIFEST_NAME
 from agrostress.ingest.base import UpstreamError, register_source
 from agrostress.ingest.files_source import FilesSource
+from agrostress.outputs.cog import map_codes
+from tests.batch.batch_helpers import END, START, TILE
 
 
 def _manifest(out: Path) -> Manifest:
@@ -74,17 +75,17 @@ def test_field_statistics_table(done_run: Path, region_scene: dict, single_pass:
 
 
 def test_rerun_skips_everything(
-    run_copy: Path, region_scene, batch_model, files_settings, local_client
+    run_copy: Path, region_scene, tiny_model_dir, files_settings, local_client
 ) -> None:
     before = (run_copy / "stress_map.tif").stat().st_mtime_ns
-    m = _rerun(run_copy, region_scene, batch_model, files_settings, local_client)
+    m = _rerun(run_copy, region_scene, tiny_model_dir, files_settings, local_client)
     run = m.runs[-1]
     assert run["resumed"] and run["computed"] == 0 and run["skipped"] == len(m.tiles)
     assert (run_copy / "stress_map.tif").stat().st_mtime_ns == before  # mosaic reused
 
 
 def test_resume_redoes_only_missing_failed_and_partial_tiles(
-    run_copy: Path, region_scene, batch_model, files_settings, local_client, single_pass
+    run_copy: Path, region_scene, tiny_model_dir, files_settings, local_client, single_pass
 ) -> None:
     m = _manifest(run_copy)
     ids = sorted(m.tiles)
@@ -103,7 +104,7 @@ def test_resume_redoes_only_missing_failed_and_partial_tiles(
     # 4. a tile finished after the last manifest save: complete folder, manifest says pending
     m.tiles[ids[3]].status = "pending"
     m.save()
-    m2 = _rerun(run_copy, region_scene, batch_model, files_settings, local_client)
+    m2 = _rerun(run_copy, region_scene, tiny_model_dir, files_settings, local_client)
     run = m2.runs[-1]
     assert run["resumed"]
     assert (run["computed"], run["skipped"]) == (3, 1)
@@ -114,18 +115,18 @@ def test_resume_redoes_only_missing_failed_and_partial_tiles(
 
 
 def test_other_request_in_same_folder_is_refused(
-    run_copy: Path, region_scene, batch_model, files_settings, local_client
+    run_copy: Path, region_scene, tiny_model_dir, files_settings, local_client
 ) -> None:
     with pytest.raises(FingerprintMismatch, match="tile_size"):
-        _rerun(run_copy, region_scene, batch_model, files_settings, local_client, tile_size=48)
+        _rerun(run_copy, region_scene, tiny_model_dir, files_settings, local_client, tile_size=48)
     with pytest.raises(FingerprintMismatch, match="end"):
         run_batch(
-            region_scene["region"], START, "2024-07-25", "files", run_copy, batch_model,
+            region_scene["region"], START, "2024-07-25", "files", run_copy, tiny_model_dir,
             tile_size=TILE, client=local_client, settings=files_settings,
         )  # fmt: skip
     assert _manifest(run_copy).complete  # untouched
     m = _rerun(
-        run_copy, region_scene, batch_model, files_settings, local_client, tile_size=48, force=True
+        run_copy, region_scene, tiny_model_dir, files_settings, local_client, tile_size=48, force=True
     )
     assert m.complete and len(m.tiles) == 1 and m.fingerprint["tile_size"] == 48
     assert sorted(p.name for p in (run_copy / "tiles").iterdir()) == sorted(m.tiles)
@@ -163,13 +164,13 @@ def flaky() -> Any:
 
 
 def test_failing_tile_is_reported_and_others_complete(
-    tmp_path: Path, region_scene, batch_model, files_settings, local_client, flaky, single_pass
+    tmp_path: Path, region_scene, tiny_model_dir, files_settings, local_client, flaky, single_pass
 ) -> None:
     flaky.POISON = (500130.0, 5319850.0)  # inside tile x0000_y0000 only (halo included)
     flaky.FAIL_FIRST = 1  # every other tile fails once, then works
     events = []
     m = _rerun(
-        tmp_path / "out", region_scene, batch_model, files_settings, local_client,
+        tmp_path / "out", region_scene, tiny_model_dir, files_settings, local_client,
         source="batch-test-flaky", retries=1, progress=events.append,
     )  # fmt: skip
     failed = m.by_status("failed")
@@ -196,7 +197,7 @@ def test_failing_tile_is_reported_and_others_complete(
     # re-running once upstream is fixed redoes only the failed tile
     flaky.POISON, flaky.FAIL_FIRST = None, 0
     m2 = _rerun(
-        tmp_path / "out", region_scene, batch_model, files_settings, local_client,
+        tmp_path / "out", region_scene, tiny_model_dir, files_settings, local_client,
         source="batch-test-flaky",
     )  # fmt: skip
     assert m2.complete and (m2.runs[-1]["computed"], m2.runs[-1]["skipped"]) == (1, 3)
@@ -206,10 +207,10 @@ def test_failing_tile_is_reported_and_others_complete(
 
 @pytest.mark.slow
 def test_explain_mosaics_evidence(
-    tmp_path: Path, region_scene, batch_model, files_settings, local_client
+    tmp_path: Path, region_scene, tiny_model_dir, files_settings, local_client
 ) -> None:
     m = _rerun(
-        tmp_path / "out", region_scene, batch_model, files_settings, local_client,
+        tmp_path / "out", region_scene, tiny_model_dir, files_settings, local_client,
         tile_size=48, explain=True,
     )  # fmt: skip
     assert m.complete
@@ -232,17 +233,17 @@ def test_mosaic_cog_has_overviews_and_classes(done_run: Path, tmp_path: Path) ->
         assert src.overviews(1)[0] == 2
         np.testing.assert_array_equal(src.read(1), vrt.read(1))
         assert src.colormap(1)[2] == vrt.colormap(1)[2]
-        assert src.tags().get("CLASS_NAMES") == "healthy,nitrogen_deficiency,yellow_rust,uncertain"
+        assert src.tags().get("CLASS_NAMES") == ",".join(map_codes().values())
     assert (done_run / "stress_map.qml").exists()  # QGIS style next to the class mosaic
 
 
 @pytest.mark.slow
-def test_region_across_two_utm_zones(tmp_path: Path, batch_model, local_client) -> None:
+def test_region_across_two_utm_zones(tmp_path: Path, tiny_model_dir, local_client) -> None:
     region = tmp_path / "region.geojson"
     ring = [[5.998, 49.0], [6.002, 49.0], [6.002, 49.002], [5.998, 49.002], [5.998, 49.0]]
     region.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}))
     m = run_batch(
-        region, START, END, "simulated", tmp_path / "out", batch_model,
+        region, START, END, "simulated", tmp_path / "out", tiny_model_dir,
         tile_size=16, client=local_client,
     )  # fmt: skip
     assert m.complete and m.summary["zones"] == [32631, 32632]
@@ -254,11 +255,11 @@ def test_region_across_two_utm_zones(tmp_path: Path, batch_model, local_client) 
 
 
 def test_foreign_output_folder_is_refused(
-    tmp_path: Path, region_scene, batch_model, files_settings, local_client
+    tmp_path: Path, region_scene, tiny_model_dir, files_settings, local_client
 ) -> None:
     from agrostress.batch import BatchError
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(BatchError, match="not empty"):
-        _rerun(tmp_path, region_scene, batch_model, files_settings, local_client)
+        _rerun(tmp_path, region_scene, tiny_model_dir, files_settings, local_client)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import xarray as xr
-from ingest_synth import aoi_geojson, make_cube
-from stub_sentinelhub import StubSentinelHub
 
 from agrostress.ingest import AOI, load_aoi
+from tests.ingest.ingest_synth import aoi_geojson, make_cube
+from tests.ingest.stub_sentinelhub import StubSentinelHub
 
 _LOCAL = ("127.0.0.1", "::1", "localhost")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stub_sentinelhub import CLIENT_ID, CLIENT_SECRET, StubSentinelHub
-
 from agrostress.settings import Settings
+from tests.ingest.stub_sentinelhub import CLIENT_ID, CLIENT_SECRET, StubSentinelHub
 
 
 def make_settings(**kwargs: Any) -> Settings:

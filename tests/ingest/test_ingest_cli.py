@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import typer
-from ingest_stac import ItemSpec, serve, write_catalog
-from stub_sentinelhub import CLIENT_ID, CLIENT_SECRET
 from typer.testing import CliRunner
 
 from agrostress.commands import ingest as ingest_cmd
 from agrostress.commands import validate as validate_cmd
 from agrostress.cube import read_zarr, validate, write_geotiff_folder
 from agrostress.settings import get_settings
+from tests.ingest.ingest_stac import ItemSpec, serve, write_catalog
+from tests.ingest.stub_sentinelhub import CLIENT_ID, CLIENT_SECRET
 
 START, END = "2024-03-01", "2024-04-30"
 

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import rasterio
 from affine import Affine
-from ingest_helpers import make_settings
-from ingest_synth import expected_on_aoi
 
 from agrostress.cube import BANDS, reflectance_to_dn, write_geotiff_folder
 from agrostress.ingest import EmptyCatalogueError, SourceConfigError, UpstreamError, get_source
 from agrostress.ingest.harmonise import OffsetWarning
+from tests.ingest.ingest_helpers import make_settings
+from tests.ingest.ingest_synth import expected_on_aoi
 
 START, END = dt.date(2024, 3, 1), dt.date(2024, 4, 30)
 

@@ -6,11 +6,11 @@ import datetime as dt
 import shutil
 
 import pytest
-from ingest_helpers import make_settings, sh_settings
 
 from agrostress.cube import read_zarr, write_geotiff_folder
 from agrostress.ingest import AOIError, cache_key, get_source, load_aoi, request_description
 from agrostress.ingest.fetch import fetch_cube, ingest
+from tests.ingest.ingest_helpers import make_settings, sh_settings
 
 START, END = "2024-03-01", "2024-04-30"
 

@@ -8,9 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import stub_sentinelhub as shs
-from ingest_helpers import make_settings, sh_settings
-from ingest_synth import expected_on_aoi
 
 from agrostress.ingest import (
     AOI,
@@ -23,6 +20,9 @@ from agrostress.ingest import (
 )
 from agrostress.ingest.fetch import ingest
 from agrostress.ingest.sentinelhub_source import resolve_urls, split_grid
+from tests.ingest import stub_sentinelhub as shs
+from tests.ingest.ingest_helpers import make_settings, sh_settings
+from tests.ingest.ingest_synth import expected_on_aoi
 
 pytestmark = pytest.mark.network
 

@@ -6,11 +6,11 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from ingest_helpers import make_settings, sh_settings
-from ingest_synth import aoi_geojson
-from stub_sentinelhub import running
 
 from agrostress.ingest import get_source, load_aoi
+from tests.ingest.ingest_helpers import make_settings, sh_settings
+from tests.ingest.ingest_synth import aoi_geojson
+from tests.ingest.stub_sentinelhub import running
 
 simulate = pytest.importorskip("agrostress.simulate", reason="simulator not available")
 

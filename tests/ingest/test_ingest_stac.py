@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ingest_helpers import make_settings
-from ingest_stac import ItemSpec, serve, serve_api, write_catalog
-from ingest_synth import expected_on_aoi, make_cube
 
 from agrostress.cube import BANDS
 from agrostress.ingest import EmptyCatalogueError, UpstreamError, get_source
 from agrostress.ingest.harmonise import OffsetWarning
+from tests.ingest.ingest_helpers import make_settings
+from tests.ingest.ingest_stac import ItemSpec, serve, serve_api, write_catalog
+from tests.ingest.ingest_synth import expected_on_aoi, make_cube
 
 pytestmark = pytest.mark.network
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from bn_helpers import randomize_bn
 
 from agrostress.models import create_model
 from agrostress.models.capsules import PrimaryCapsules, RoutingCapsules, pool_matrix
 from agrostress.models.ffdnn import FFDNN
 from agrostress.models.neighbourhood import neighbourhood_rows, neighbourhood_torch
 from agrostress.training.data import patches
+from tests.bn_helpers import randomize_bn
 
 
 def _model(**kw) -> FFDNN:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from bn_helpers import randomize_bn  # noqa: F401  (re-exported for the operator tests)
 
 from agrostress.ops import create_op, list_ops
+from tests.bn_helpers import randomize_bn  # noqa: F401  (re-exported for the operator tests)
 
 ALL_OPS = [(name, 1) for name in list_ops(dims=1)] + [(name, 2) for name in list_ops(dims=2)]
 SIZE_2D = (5, 6)

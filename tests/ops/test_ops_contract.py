@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ops_helpers import ALL_OPS, make, randomize_bn, sample
+
+from tests.ops.ops_helpers import ALL_OPS, make, randomize_bn, sample
 
 IDS = [f"{n}-{d}d" for n, d in ALL_OPS]
 

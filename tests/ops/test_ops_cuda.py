@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from ops_helpers import ALL_OPS, make, randomize_bn, rel_err, sample
 
 from agrostress.ops import FourierConv1d, fourier_reference
+from tests.ops.ops_helpers import ALL_OPS, make, randomize_bn, rel_err, sample
 
 pytestmark = [
     pytest.mark.cuda,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ops_helpers import randomize_bn, rel_err
 
 from agrostress.numba_threads import run_kernel
 from agrostress.ops import FourierConv1d, fourier_reference
@@ -15,6 +14,7 @@ from agrostress.ops._epilogues import (
     relu_local_global,
     supported,
 )
+from tests.ops.ops_helpers import randomize_bn, rel_err
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from ops_helpers import randomize_bn, rel_err
 
 from agrostress.ops import (
     DENSE_MAX_LEN,
@@ -16,6 +15,7 @@ from agrostress.ops import (
     fourier_reference,
 )
 from agrostress.ops._common import irfft_real, rdft_matrices, rfft_real
+from tests.ops.ops_helpers import randomize_bn, rel_err
 
 LENGTHS = [4, 7, 12, 13, 16, 29, 31, 32, 64, 97]  # odd, prime, powers of two
 

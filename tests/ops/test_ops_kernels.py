@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from ops_helpers import rel_err
 
 from agrostress.ops import create_op
 from agrostress.ops._common import causal_to_corr, dw_conv1d, long_conv1d, toeplitz
 from agrostress.ops.hyperzzw import hyper_conv1d
+from tests.ops.ops_helpers import rel_err
 
 PATHS = ["dense", "direct", "fft"]
 

@@ -9,10 +9,10 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
-from ops_helpers import rel_err
 
 from agrostress.ops import create_op, optim_param_groups
 from agrostress.ops.lsconv import ska
+from tests.ops.ops_helpers import rel_err
 
 
 @pytest.mark.parametrize("dims", [1, 2])

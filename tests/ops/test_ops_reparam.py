@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from ops_helpers import randomize_bn
 
 from agrostress.ops import create_op, reparameterize_model
 from agrostress.ops.dilated_reparam import UNIREPLKNET_BRANCHES, DilatedReparam
+from tests.ops.ops_helpers import randomize_bn
 
 
 def branch_sum_reference(m: DilatedReparam, x: torch.Tensor) -> torch.Tensor:

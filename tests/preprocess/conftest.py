@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pp_synth import make_cube
+
+from tests.preprocess.pp_synth import make_cube
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import typer
-from pp_synth import make_cube
 from typer.testing import CliRunner
 
 from agrostress.commands import preprocess as preprocess_cmd
 from agrostress.cube import cube_crs, write_zarr
 from agrostress.preprocess import open_features
+from tests.preprocess.pp_synth import make_cube
 
 
 @pytest.fixture

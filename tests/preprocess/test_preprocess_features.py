@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from pp_synth import linear_series, make_cube
 
 from agrostress.cube import BANDS, cube_crs
 from agrostress.preprocess import (
@@ -22,6 +21,7 @@ from agrostress.preprocess import (
     to_pixel_array,
     write_features,
 )
+from tests.preprocess.pp_synth import linear_series, make_cube
 
 
 def cloudy_cube(ny=16, nx=12, seed=0):

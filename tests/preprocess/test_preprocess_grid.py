@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pp_synth import DOYS, linear_series
 
 from agrostress.preprocess.grid import (
     Regularisation,
@@ -14,6 +13,7 @@ from agrostress.preprocess.grid import (
     regularise,
     smooth,
 )
+from tests.preprocess.pp_synth import DOYS, linear_series
 
 
 def test_grid_parse_and_doys():

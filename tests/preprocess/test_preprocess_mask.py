@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pp_synth import make_cube
 
 from agrostress.preprocess.mask import (
     DEFAULT_DROP,
@@ -14,6 +13,7 @@ from agrostress.preprocess.mask import (
     scl_valid,
     valid_mask,
 )
+from tests.preprocess.pp_synth import make_cube
 
 
 def test_policy_defaults_parse_and_settings():
