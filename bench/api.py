@@ -8,6 +8,8 @@ database and cache, then measures client-side latency (p50/p95) of synchronous r
 
 * ``simulated, cold``   — a new field each time: the simulator runs (no cache hit);
 * ``simulated, cached`` — the same field again: the cube comes from the ingestion cache;
+* ``in season, cached`` — the same field as of mid-May (``as_of``: the call with the later
+  acquisitions dropped and the later steps masked, plus the per-field time line);
 * ``files, uncached``   — a GeoTIFF folder (written from a simulated cube) read every time;
 * ``files, cached``     — the same request through the cache;
 
@@ -41,6 +43,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 START, END = "2024-03-01", "2024-07-20"
+AS_OF = "2024-05-15"  # DOY 136: stem elongation to flag leaf, when a call can still act
 
 
 def field(i: int, ha: float = 50.0) -> dict[str, Any]:
@@ -105,8 +108,10 @@ class Server:
         self.thread.join(60)
 
 
-def post(url: str, fields: dict[str, Any], source: str) -> float:
+def post(url: str, fields: dict[str, Any], source: str, as_of: str | None = None) -> float:
     body = {"fields": fields, "start": START, "end": END, "source": source}
+    if as_of:
+        body["as_of"] = as_of
     t0 = time.perf_counter()
     with httpx.Client(timeout=900) as c:
         r = c.post(f"{url}/v1/analyses", json=body)
@@ -179,6 +184,9 @@ def main() -> None:
                                    for i in range(1, args.cold + 1)])
         post(srv.url, base, "simulated")  # warm the cache for the base field
         record("simulated, cached", [post(srv.url, base, "simulated") for _ in range(args.n)])
+        post(srv.url, base, "simulated", AS_OF)  # the in-season call fetches up to its date
+        record(f"in season (as of {AS_OF}), cached",
+               [post(srv.url, base, "simulated", AS_OF) for _ in range(args.n)])
         uncached = []
         for _ in range(args.n):
             clear(settings.cache_dir)
