@@ -29,7 +29,9 @@ Everything stays channels-first: the transform is one plain GEMM over ``(B*C_g/2
 and its output reshapes for free into FFC's ``[Re, Im]``-interleaved channels (no permute
 copies); local -> local and global -> local share one convolution (``C -> C_l``, and
 local -> global runs on the local channels: no zero block); in eval mode every BatchNorm is
-folded into the preceding weights.
+folded into the preceding weights. Two forms: this one (channels-first; training, eval,
+2-D) and :meth:`FourierConv.forward_time_major` on ``(L, C, N)`` (1-D) — the form FFDNN's
+inference runs end to end.
 FFC's optional local Fourier unit (LFU) is not implemented. 2-D (``dims=2``, ``rfft2``) is
 supported on the fft path only.
 """
@@ -54,12 +56,7 @@ from ._common import (
     resolve_path,
     time_major_pointwise,
 )
-from ._epilogues import bias_relu_, relu_local_global, supported
 from .registry import register_op
-
-#: bytes per activation tensor in one pass of the CPU inference path (measured on the 2-core
-#: development CPU at C = 64, L = 29: 512-sample chunks ran 1.3x faster than one 4096 pass)
-INFERENCE_CHUNK_BYTES = 4 << 20
 
 __all__ = ["FourierConv", "FourierConv1d", "FourierConv2d", "fourier_reference"]
 
@@ -165,11 +162,8 @@ class FourierConv(nn.Module):
         e["w_spec"], e["b_spec"] = fold_bn(e["w_spec"], None, self.bn_spec)  # type: ignore[arg-type]
         return e
 
-    def _fourier_unit(
-        self, s: Tensor, e: dict[str, Tensor | None], path: str, fused: bool = False
-    ) -> Tensor:
-        """FourierUnit on ``s (B, h, *spatial)``: transform, 1x1 conv, BN, ReLU, inverse.
-        ``fused``: the folded bias and the ReLU in one compiled pass (no-grad CPU path)."""
+    def _fourier_unit(self, s: Tensor, e: dict[str, Tensor | None], path: str) -> Tensor:
+        """FourierUnit on ``s (B, h, *spatial)``: transform, 1x1 conv, BN, ReLU, inverse."""
         bsz, h = s.shape[:2]
         spatial = s.shape[2:]
         conv = F.conv1d if self.dims == 1 else F.conv2d
@@ -189,15 +183,11 @@ class FourierConv(nn.Module):
             z = z.to(s.dtype)
         if self.dims == 1:  # oneDNN: half the time of a batched matmul (AMD EPYC, Zen 4)
             z = F.conv1d(z, e["w_spec"])  # type: ignore[arg-type]
-            if fused:
-                z = bias_relu_(z, e["b_spec"])  # type: ignore[arg-type]
-            else:
-                z = z.add_(e["b_spec"][:, None]) if e["b_spec"] is not None else self.bn_spec(z)
+            z = z.add_(e["b_spec"][:, None]) if e["b_spec"] is not None else self.bn_spec(z)
         else:
             z = conv(z, e["w_spec"], e["b_spec"])
             z = z if e["b_spec"] is not None else self.bn_spec(z)
-        if not fused:
-            z = torch.relu_(z)
+        z = torch.relu_(z)
         if self.dims == 1:
             if path == "dense":
                 return z.view(bsz, h, 2 * nf) @ inv
@@ -210,8 +200,6 @@ class FourierConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         path = self.resolve(x.shape[-1], x.device)
-        if self.dims == 1 and not self.training and not torch.is_grad_enabled():
-            return self._forward_inference(x, path)
         conv = F.conv1d if self.dims == 1 else F.conv2d
         cl, pad = self.c_l, self.kernel_size // 2
         e = self._effective()
@@ -252,59 +240,6 @@ class FourierConv(nn.Module):
         bias (l2g gets zero taps on the global inputs): :meth:`forward_time_major`'s form."""
         w_lg = F.pad(w["w_lg"], (0, 0, 0, self.c_g))  # type: ignore[arg-type]
         return torch.cat([w["w_l"], w_lg]), torch.cat([w["b_l"], w["b_lg"]])  # type: ignore[list-item]
-
-    def inference_chunk(self, length: int, device: torch.device, itemsize: int = 4) -> int:
-        """Samples per pass of the no-grad eval path: on the CPU about
-        ``INFERENCE_CHUNK_BYTES`` per activation, so every intermediate stays in cache and
-        the allocator reuses its blocks (no chunking on accelerators)."""
-        if device.type != "cpu":
-            return 1 << 62
-        return max(16, INFERENCE_CHUNK_BYTES // (self.channels * length * itemsize))
-
-    def _forward_inference(self, x: Tensor, path: str) -> Tensor:
-        """Eval mode without gradients (1-D): the same function as :meth:`forward`, run in
-        cache-sized chunks of the batch with two local convolutions (``C -> C_l`` and
-        ``C_l -> C_g``), the spectral 1x1 convolution as ``conv1d`` and the other two as
-        matmuls, each chunk finished straight into the output."""
-        w = self._inference_weights()
-        n = self.inference_chunk(x.shape[-1], x.device, x.element_size())
-        if x.shape[0] <= n:
-            return self._infer_chunk(x, w, path)
-        out = x.new_empty(x.shape)
-        for i in range(0, x.shape[0], n):
-            self._infer_chunk(x[i : i + n], w, path, out[i : i + n])
-        return out
-
-    def _infer_chunk(
-        self, x: Tensor, w: dict[str, Tensor | None], path: str, out: Tensor | None = None
-    ) -> Tensor:
-        """One chunk, written into ``out`` when given (and returned). The local
-        convolutions run as ``C -> C_l`` on ``x`` and ``C_l -> C_g`` on its local channels
-        (no zero block). On the CPU with ReLU the bias + ReLU pairs and the output (ReLU of
-        the local convolutions, plus the global branch) run as single compiled passes
-        (:mod:`._epilogues`); elsewhere as torch operators."""
-        cl, pad = self.c_l, self.kernel_size // 2
-        s = torch.matmul(w["w_in"], x[:, cl:])  # type: ignore[arg-type]
-        outs = () if out is None else (out,)
-        fused = isinstance(self.act, nn.ReLU) and supported(s, *outs, *_biases(w))
-        if fused:
-            bias_relu_(s, w["b_in"])  # type: ignore[arg-type]
-        else:
-            s.add_(w["b_in"][:, None]).relu_()  # type: ignore[index]
-        u = self._fourier_unit(s, w, path, fused).add_(s)
-        if not cl:
-            g = torch.matmul(w["w_out"], u, out=out)  # type: ignore[arg-type]
-            res = bias_relu_(g, w["b_lg"]) if fused else self._add_global(None, g, w)  # type: ignore[arg-type]
-        else:
-            g = torch.matmul(w["w_out"], u)  # type: ignore[arg-type]
-            local_l = F.conv1d(x, w["w_l"], w["b_l"], padding=pad)
-            local_g = F.conv1d(x[:, :cl], w["w_lg"], w["b_lg"], padding=pad)
-            if fused and supported(local_l, local_g, g):
-                res = x.new_empty(x.shape) if out is None else out
-                return relu_local_global(local_l, local_g, g, res)
-            cat = torch.cat([local_l, local_g.add_(g)], dim=1, out=out)  # type: ignore[arg-type]
-            res = self._activate(cat)
-        return res if out is None or res is out else out.copy_(res)
 
     def _add_global(self, local: Tensor | None, g: Tensor, w: dict[str, Tensor | None]) -> Tensor:
         """Inference forms' output: the global branch ``g`` added to the global channels of
@@ -373,11 +308,6 @@ class FourierConv(nn.Module):
             f"channels={self.channels}, c_global={self.c_g}, dims={self.dims}, "
             f"kernel_size={self.kernel_size}, path={self.path!r}, padding={self.padding!r}"
         )
-
-
-def _biases(w: dict[str, Tensor | None]) -> list[Tensor]:
-    """The folded biases of :meth:`FourierConv._inference_weights` (for dtype checks)."""
-    return [w[k] for k in ("b_in", "b_spec", "b_lg") if w[k] is not None]  # type: ignore[misc]
 
 
 @functools.lru_cache(maxsize=64)

@@ -85,8 +85,8 @@ def test_ffdnn_chunked_inference_equals_one_pass():
     m = create_model("ffdnn", n_features=4, n_steps=29).eval()
     x = torch.randn(700, 29, 4)
     with torch.no_grad():
-        m.inference_chunk = 10_000
+        m.time_major_chunk = 10_000
         whole = m(x)
-        m.inference_chunk = 64
+        m.time_major_chunk = 64
         chunked = m(x)
     assert torch.allclose(whole, chunked, atol=1e-6)
