@@ -41,7 +41,11 @@ UNCERTAIN_CODE = 3
 """Map code of the "uncertain" outcome (the model does not know); stress classes are 0–2."""
 TOO_EARLY_CODE = 4
 """Map code of "too early to tell" (in season: the evidence is not there yet)."""
-OUTCOME_CODES: dict[int, str] = {UNCERTAIN_CODE: UNCERTAIN, TOO_EARLY_CODE: TOO_EARLY}
+NOT_WHEAT = "not_wheat"
+NOT_WHEAT_CODE = 5
+"""Map code of "not wheat" (another crop or land cover: no wheat verdict)."""
+OUTCOME_CODES: dict[int, str] = {UNCERTAIN_CODE: UNCERTAIN, TOO_EARLY_CODE: TOO_EARLY,
+                                 NOT_WHEAT_CODE: NOT_WHEAT}
 """Map codes of the answers that are not a stress class, after the stress classes."""
 NODATA = 255
 """Map code of "no data" (too few clear observations, or outside the request)."""

@@ -84,6 +84,12 @@ class ExplainMethod(enum.StrEnum):
     occlusion = "occlusion"
 
 
+class CropPreset(enum.StrEnum):
+    rpg = "rpg"
+    eurocrops = "eurocrops"
+    eurocrops_code = "eurocrops-code"
+
+
 class AnalysisRequest(BaseModel):
     """One analysis: fields (GeoJSON, EPSG:4326), a period and a data source."""
 
@@ -135,6 +141,15 @@ class AnalysisRequest(BaseModel):
     )
     explain: bool = Field(False, description="compute attributions (why this call)")
     method: ExplainMethod = Field(ExplainMethod.ig, description="attribution method")
+    crop_column: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="the feature property that names each field's crop: fields whose "
+        "crop is not winter wheat are 'not_wheat' (no stress call)")
+    wheat_values: Annotated[list[Annotated[str, Field(max_length=64)]],
+                            Field(min_length=1, max_length=50)] | None = Field(
+        None, description="values of `crop_column` that mean winter wheat (case-insensitive)")
+    crop_preset: CropPreset | None = Field(
+        None, description="a parcel register's crop property and winter-wheat codes: rpg "
+        "(CODE_CULTU: BTH, BDH), eurocrops (EC_hcat_n), eurocrops-code (EC_hcat_c)")
 
 
 # --------------------------------------------------------------------------- responses
@@ -169,11 +184,13 @@ class FieldResult(BaseModel):
     call: str | None = Field(
         description="healthy | nitrogen_deficiency | yellow_rust | uncertain (the model does "
         "not know: weak evidence or input unlike its training) | too_early (in season: the "
-        "evidence is not there yet), or null (insufficient data)"
+        "evidence is not there yet) | not_wheat (its crop is not winter wheat: no stress "
+        "call), or null (insufficient data)"
     )
     confidence: float | None = None
     class_fractions: dict[str, float | None] = Field(
-        description="share of the field's valid pixels per class, 'uncertain' and 'too_early'"
+        description="share of the field's valid pixels per class, 'uncertain' and "
+        "'too_early'; 'not_wheat': share of all its pixels outside wheat parcels"
     )
     mean_probabilities: dict[str, float | None] = Field(default_factory=dict)
     valid_pixel_share: float | None = None
@@ -220,6 +237,9 @@ class RequestSummary(BaseModel):
     as_of: dt.date | None = None
     explain: bool
     method: str
+    crops: dict[str, Any] | None = Field(
+        None, description="the crop property and the values that mean winter wheat, when the "
+        "request named them")
     n_fields: int
     area_ha: float
     extent_ha: float

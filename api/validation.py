@@ -17,6 +17,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.validation import explain_validity
 
+from agrostress.analysis.crops import CropSelection, crop_selection
 from agrostress.ingest import AOIError, load_aoi
 from agrostress.settings import Settings
 from api.errors import ApiError
@@ -49,21 +50,39 @@ def _limit(status: int, code: str, message: str, limit: float, setting: str) -> 
     )
 
 
-def _features(req: AnalysisRequest) -> list[tuple[dict[str, Any], str | None]]:
-    """(GeoJSON geometry dict, name) per field, in request order."""
+def _features(req: AnalysisRequest) -> list[tuple[dict[str, Any], str | None, dict[str, Any]]]:
+    """(GeoJSON geometry dict, name, properties) per field, in request order."""
     f = req.fields
     if isinstance(f, FeatureCollection):
         feats = list(f.features)
     elif isinstance(f, Feature):
         feats = [f]
     else:
-        return [(f.model_dump(), None)]
+        return [(f.model_dump(), None, {})]
     out = []
     for feat in feats:
         props = feat.properties or {}
         name = props.get("name", feat.id)
-        out.append((feat.geometry.model_dump(), None if name is None else str(name)[:200]))
+        out.append((feat.geometry.model_dump(), None if name is None else str(name)[:200],
+                    props))
     return out
+
+
+def _crops(req: AnalysisRequest, feats: list[tuple[dict[str, Any], str | None, dict[str, Any]]]
+           ) -> tuple[CropSelection | None, list[str | None]]:
+    """The request's crop selection and each field's crop (text, or None without one)."""
+    try:
+        sel = crop_selection(None if req.crop_preset is None else req.crop_preset.value,
+                             req.crop_column, req.wheat_values)
+    except ValueError as e:
+        raise ApiError(422, "invalid_crops", f"crops: {e}") from e
+    if sel is None:
+        return None, [None] * len(feats)
+    crops = [props.get(sel.column) for _, _, props in feats]
+    if all(c is None for c in crops):
+        raise ApiError(422, "invalid_crops", f"crops: no field has the property "
+                       f"{sel.column!r}; every feature of the FeatureCollection needs it")
+    return sel, [None if c is None else str(c)[:200] for c in crops]
 
 
 def _rings(geom: dict[str, Any]) -> list[list[list[float]]]:
@@ -172,7 +191,8 @@ def prepare(
             api.max_fields,
             "max_fields",
         )
-    geoms = [g for g, _ in feats]
+    crops, crop_of = _crops(req, feats)
+    geoms = [g for g, _, _ in feats]
     _check_coordinates(geoms, api)
     shapes = [_to_shape(g, i) for i, g in enumerate(geoms, start=1)]
     union = shapely.union_all(shapes) if len(shapes) > 1 else shapes[0]
@@ -201,10 +221,12 @@ def prepare(
     features = [
         {
             "type": "Feature",
-            "properties": {"field_id": i, "name": name},
+            "properties": {"field_id": i, "name": name,
+                           **({"crop": crop} if crops is not None else {})},
             "geometry": json.loads(shapely.to_geojson(shp)),
         }
-        for i, ((_, name), shp) in enumerate(zip(feats, shapes, strict=True), start=1)
+        for i, ((_, name, _), shp, crop) in enumerate(zip(feats, shapes, crop_of, strict=True),
+                                                      start=1)
     ]
     stored = {
         "fields": {"type": "FeatureCollection", "features": features},
@@ -215,6 +237,7 @@ def prepare(
         "model": model_id,
         "explain": bool(req.explain),
         "method": req.method.value,
+        **({"crops": crops.describe()} if crops is not None else {}),
         "n_fields": len(features),
         "area_ha": round(area_ha, 4),
         "extent_ha": round(extent_ha, 4),

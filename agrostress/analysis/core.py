@@ -13,12 +13,14 @@ import pandas as pd
 import xarray as xr
 
 from agrostress.analysis.checks import check_compatible
+from agrostress.analysis.crops import CropSelection
 from agrostress.analysis.explanations import explain_candidates
 from agrostress.analysis.fields import (
     grid_transform,
     pixel_area_m2,
     prepare_fields,
     rasterise_fields,
+    read_fields,
 )
 from agrostress.analysis.references import scene_reference
 from agrostress.analysis.result import FORMAT, AnalysisResult
@@ -26,7 +28,7 @@ from agrostress.analysis.sampling import Candidates, candidate_inputs, lowest_pe
 from agrostress.analysis.summaries import field_summaries, plain_value, scene_totals
 from agrostress.analysis.timeline import TIMELINE_PIXELS, field_timelines
 from agrostress.analysis.trajectories import field_trajectories
-from agrostress.cube import NODATA, cube_crs, validate
+from agrostress.cube import NODATA, NOT_WHEAT_CODE, cube_crs, validate
 from agrostress.decision import (
     DecisionPolicy,
     abstentions,
@@ -48,6 +50,27 @@ MIN_VALID_SHARE = 0.25
 TRAJECTORY_FEATURES: tuple[str, ...] = ("NDVI", "PSRI", "LCC")
 
 
+
+
+def wheat_pixels(fields: Any | None, crops: CropSelection | None, wheat_parcels: Any | None,
+                 crs: Any, shape: tuple[int, int], transform: Any) -> np.ndarray | None:
+    """Boolean (y, x): inside a winter-wheat parcel — the ``fields`` whose crop ``crops``
+    selects and/or the ``wheat_parcels`` — or None when neither is given (every pixel is
+    judged as wheat)."""
+    if crops is None and wheat_parcels is None:
+        return None
+    parts = []
+    if crops is not None:
+        if fields is None:
+            raise ValueError("a crop attribute needs field polygons (--fields) that carry it")
+        parts.append(fields[crops.is_wheat(fields)])
+    if wheat_parcels is not None:
+        parts.append(read_fields(wheat_parcels).to_crs(crs) if len(wheat_parcels) else None)
+    mask = np.zeros(shape, dtype=bool)
+    for part in parts:
+        if part is not None and len(part):
+            mask |= rasterise_fields(part, shape, transform) > 0
+    return mask
 
 
 def tile_halo(model: Any) -> int:
@@ -76,6 +99,8 @@ def analyse(
     reference: Reference | None = None,
     as_of: str | dt.date | None = None,
     timeline: bool = True,
+    crops: CropSelection | None = None,
+    wheat_parcels: Any | None = None,
 ) -> AnalysisResult:
     """Classify every pixel of ``cube`` with ``model``, summarise per field, optionally explain.
 
@@ -96,7 +121,12 @@ def analyse(
       after the last acquisition are masked; while the season is incomplete
       (``decision.season_complete_doy``) calls that are not confident yet are "too_early";
     * ``timeline``: each field's call on every past date (:mod:`.timeline`) — in-season
-      models with fields only.
+      models with fields only;
+    * ``crops``: which of ``fields`` are winter wheat (their crop attribute,
+      :class:`~agrostress.analysis.crops.CropSelection`); ``wheat_parcels``: the winter-wheat
+      parcels themselves (polygons, any CRS; e.g. a batch tile's). With either, every pixel
+      outside the wheat parcels is "not wheat" (map code 5: no stress class, no reference, no
+      explanation) and so is every field that is not wheat.
 
     Models that judge against a reference get the scene's (the winter-cereal-like pixels of
     the fields, or of the whole cube without fields; :mod:`agrostress.preprocess.reference`),
@@ -149,6 +179,7 @@ def analyse(
         findex = None
         field_ids = []
     n_fields = len(field_ids)
+    wheat_px = wheat_pixels(gdf, crops, wheat_parcels, crs, (ny, nx), transform)
     decision = decision or DecisionPolicy()
     trained = training_prior(model.card.calibration, names)
 
@@ -161,7 +192,9 @@ def analyse(
     if model.uses_reference:
         tic = time.perf_counter()
         if reference is None:
-            reference = scene_reference(cube[keep_vars], model, tiles, pad, findex, year, seed,
+            groups = findex if wheat_px is None else np.where(
+                wheat_px, findex if findex is not None else 1, 0).astype(np.int32)
+            reference = scene_reference(cube[keep_vars], model, tiles, pad, groups, year, seed,
                                         keep=reuse, horizon_doy=season.horizon_doy)
         model.set_reference(reference.series)
         clock["reference"] = time.perf_counter() - tic
@@ -211,9 +244,11 @@ def analyse(
             p = apply_priors(p.astype(np.float32), names, decision.priors, trained)
             clock["model"] += time.perf_counter() - tic
             p_in, bad_in = p[(slice(None), *inner)], tile_bad[inner]
+            bad[y0:y1, x0:x1] = bad_in
+            if wheat_px is not None:  # not wheat: no class, no reference, no explanation
+                bad_in = bad_in | ~wheat_px[y0:y1, x0:x1]
             p_in[:, bad_in] = np.nan
             proba[:, y0:y1, x0:x1] = p_in
-            bad[y0:y1, x0:x1] = bad_in
             ood_in = None if ood is None else ood[inner]
             abstain[y0:y1, x0:x1] = np.where(
                 bad_in, 0, abstentions(p_in, ood_in, decision, horizon_doy))
@@ -255,8 +290,11 @@ def analyse(
 
     classes = np.where(bad, NODATA, np.where(abstain > 0, abstain,
                                              np.nan_to_num(proba).argmax(axis=0)))
+    if wheat_px is not None:
+        classes = np.where(wheat_px, classes, NOT_WHEAT_CODE)
     classes = classes.astype(np.uint8)
-    confidence = np.where(bad, np.nan, np.nanmax(np.where(bad, 0, proba), axis=0))
+    called = np.isfinite(proba).all(axis=0)
+    confidence = np.where(called, np.nanmax(np.where(called, proba, 0), axis=0), np.nan)
     confidence = confidence.astype(np.float32)
     area_m2, approx = pixel_area_m2(cube, crs)
 
@@ -341,6 +379,10 @@ def analyse(
             "tile": int(tile),
             "halo": int(pad),
             "tiles": len(tiles),
+            "wheat_mask": None if wheat_px is None else {
+                "source": "crop attribute" if crops is not None else "wheat parcels",
+                **(crops.describe() if crops is not None else {}),
+                "wheat_pixels": int(wheat_px.sum())},
             "field_source": "polygons" if gdf is not None else
             ("cube field_id" if findex is not None else None),
             "seconds": round(time.perf_counter() - t_start, 3),

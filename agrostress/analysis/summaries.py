@@ -6,7 +6,15 @@ from typing import Any
 
 import numpy as np
 
-from agrostress.cube import NODATA, TOO_EARLY, TOO_EARLY_CODE, UNCERTAIN, UNCERTAIN_CODE
+from agrostress.cube import (
+    NODATA,
+    NOT_WHEAT,
+    NOT_WHEAT_CODE,
+    TOO_EARLY,
+    TOO_EARLY_CODE,
+    UNCERTAIN,
+    UNCERTAIN_CODE,
+)
 from agrostress.decision import DecisionPolicy
 
 
@@ -53,8 +61,12 @@ def field_summaries(
     decision: DecisionPolicy,
     in_season: bool = False,
 ) -> list[dict[str, Any]]:
-    """Per field: the call (a class, "uncertain", "too_early" or None for too little data),
-    its confidence, class fractions and mean probabilities.
+    """Per field: the call (a class, "uncertain", "too_early", "not_wheat" or None for too
+    little data), its confidence, class fractions and mean probabilities.
+
+    A field most of whose pixels are not wheat (map code 5) is "not_wheat"; its
+    ``class_fractions["not_wheat"]`` is that share of all its pixels (the other fractions are
+    shares of its valid wheat pixels).
 
     A field abstains when its mean probability is not confident enough or more than
     ``decision.field_max_uncertain_share`` of its valid pixels abstain: "too_early" while
@@ -64,7 +76,7 @@ def field_summaries(
         return []
     n = len(field_ids)
     flat = findex.ravel()
-    valid = classes.ravel() != NODATA
+    valid = (classes.ravel() != NODATA) & (classes.ravel() != NOT_WHEAT_CODE)
     npx = np.bincount(flat, minlength=n + 1)
     nval = np.bincount(flat[valid], minlength=n + 1)
     cls_counts = np.stack(
@@ -72,6 +84,7 @@ def field_summaries(
     )
     n_unsure = np.bincount(flat[classes.ravel() == UNCERTAIN_CODE], minlength=n + 1)
     n_early = np.bincount(flat[classes.ravel() == TOO_EARLY_CODE], minlength=n + 1)
+    n_other = np.bincount(flat[classes.ravel() == NOT_WHEAT_CODE], minlength=n + 1)
     psum = np.stack(
         [np.bincount(flat[valid], weights=proba[k].ravel()[valid], minlength=n + 1)
          for k in range(len(names))]
@@ -98,16 +111,23 @@ def field_summaries(
         called = best is not None and share >= min_valid_share
         unsure_share = float(n_unsure[i] / nv) if nv else 0.0
         early_share = float(n_early[i] / nv) if nv else 0.0
+        other_share = float(n_other[i] / npx[i]) if npx[i] else 0.0
+        if other_share > 0.5:
+            call = NOT_WHEAT
+        elif called:
+            call = field_call(mean_p, unsure_share, early_share, names, decision, in_season)
+        else:
+            call = None
         row: dict[str, Any] = {
             "field_id": fid,
-            "call": field_call(mean_p, unsure_share, early_share, names, decision, in_season)
-            if called else None,
-            "confidence": float(mean_p[best]) if called else None,
+            "call": call,
+            "confidence": float(mean_p[best]) if called and call != NOT_WHEAT else None,
             "class_fractions": {
                 **{nm: (float(cls_counts[k, i] / nv) if nv else None)
                    for k, nm in enumerate(names)},
                 UNCERTAIN: unsure_share if nv else None,
                 TOO_EARLY: early_share if nv else None,
+                NOT_WHEAT: other_share,
             },
             "mean_probabilities": {
                 nm: (float(mean_p[k]) if nv else None) for k, nm in enumerate(names)
@@ -134,6 +154,7 @@ def scene_totals(classes: np.ndarray, names: list[str], area_m2: float, approx: 
     counts = {nm: int((classes == k).sum()) for k, nm in enumerate(names)}
     counts[UNCERTAIN] = int((classes == UNCERTAIN_CODE).sum())
     counts[TOO_EARLY] = int((classes == TOO_EARLY_CODE).sum())
+    counts[NOT_WHEAT] = int((classes == NOT_WHEAT_CODE).sum())
     counts["nodata"] = int((classes == NODATA).sum())
     counts["total"] = int(classes.size)
     ha = {k: v * area_m2 / 1e4 for k, v in counts.items()}

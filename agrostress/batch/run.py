@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agrostress.analysis.crops import CropSelection
 from agrostress.batch.grid import DEFAULT_TILE_SIZE, Tile, TileGrid, make_grid
 from agrostress.batch.manifest import MANIFEST_NAME, BatchError, Manifest, TileRecord, now_iso
 from agrostress.batch.task import TileJob, run_tile, tile_is_complete
@@ -118,6 +119,7 @@ def run_batch(
     region_crs: Any = None,
     progress: ProgressFn | None = None,
     as_of: Any = None,
+    crops: CropSelection | None = None,
 ) -> Manifest:
     """Map ``region`` tile by tile on Dask; return the saved manifest (see module doc).
 
@@ -126,6 +128,8 @@ def run_batch(
     holds another request, ``CheckpointError`` for a bad model; tile failures do not raise,
     they are recorded in the manifest. ``as_of``: the date of the call (in season), within
     the period: nothing acquired later is fetched or seen (default: the period's end).
+    ``crops``: which of ``fields`` are winter wheat (their crop attribute): every pixel
+    outside the wheat parcels is mapped "not wheat".
     """
     from agrostress.analysis import tile_halo
     from agrostress.ingest import get_source, parse_period
@@ -153,6 +157,14 @@ def run_batch(
         from agrostress.batch.stats import load_fields
 
         field_table = load_fields(fields)
+    wheat = None
+    if crops is not None:
+        if field_table is None:
+            raise BatchError("a crop attribute needs the parcels: give --fields")
+        try:
+            wheat = field_table[crops.is_wheat(field_table)][["geometry"]]
+        except ValueError as e:
+            raise BatchError(str(e)) from None
 
     fingerprint = {
         "region_sha256": grid.region_sha256(),
@@ -169,6 +181,9 @@ def run_batch(
         "decision": [settings.priors, settings.min_confidence, settings.max_ood,
                      settings.season_complete_doy],
     }
+    if wheat is not None:  # only then: earlier runs' fingerprints stay valid
+        fingerprint["wheat_parcels_sha256"] = hashlib.sha256(
+            wheat.to_crs("EPSG:4326").to_json(sort_keys=True).encode()).hexdigest()
     out = Path(out).resolve()
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).exists():
         raise BatchError(
@@ -214,6 +229,7 @@ def run_batch(
             # local workers: one process per core, one torch thread each; elsewhere the
             # cluster's own layout decides
             1 if scheduler is None and client is None else None,
+            wheat,
         )
         for rid in todo
     }
@@ -329,9 +345,15 @@ def _job(
     explain: bool,
     settings: Settings,
     torch_threads: int | None,
+    wheat: Any = None,
 ) -> TileJob:
     zone = grid.zone(tile.epsg)
     aoi, (row, col) = tile.fetch_aoi(zone.geometry, halo_px=halo, min_px=MIN_FETCH_PX)
+    if wheat is not None:  # the wheat parcels this tile's fetch grid touches, in its CRS
+        from shapely.geometry import box
+
+        wheat = wheat.to_crs(aoi.crs).clip(box(*aoi.bounds), keep_geom_type=True)
+        wheat = wheat[~wheat.geometry.is_empty]
     return TileJob(
         tile_id=tile.id,
         aoi=aoi,
@@ -347,6 +369,7 @@ def _job(
         settings=settings,
         analyse_tile=max(aoi.width, aoi.height),
         torch_threads=torch_threads,
+        wheat_parcels=wheat,
     )
 
 

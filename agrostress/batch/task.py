@@ -56,6 +56,9 @@ class TileJob:
     settings: Settings | None = None
     analyse_tile: int = 256
     torch_threads: int | None = 1
+    #: winter-wheat parcels of the tile (GeoDataFrame in its CRS; empty: none), or None when
+    #: the run has no crop attribute (every pixel judged as wheat)
+    wheat_parcels: Any = None
 
 
 # --------------------------------------------------------------------------- model cache
@@ -131,7 +134,8 @@ def run_tile(job: TileJob) -> dict[str, Any]:
         job.settings.priors, job.settings.min_confidence, job.settings.max_ood,
         job.settings.season_complete_doy)
     result = core.analyse(cube, model, explain=job.explain, tile=job.analyse_tile,
-                          decision=decision, as_of=job.end)  # the period's end: the as-of date
+                          decision=decision, as_of=job.end,  # the period's end: the as-of date
+                          wheat_parcels=job.wheat_parcels)
     analyse_s = time.perf_counter() - t
     split = getattr(result, "timings", None) or {}
     timings["read"] += float(split.get("read", 0.0))

@@ -10,8 +10,11 @@ import typer
 from agrostress.commands.common import (
     as_of_option,
     console,
+    crop_column_option,
+    crop_preset_option,
     min_confidence_option,
     priors_option,
+    wheat_values_option,
 )
 from agrostress.commands.ingest import SourceName
 
@@ -67,6 +70,9 @@ def register(app: typer.Typer) -> None:
         priors: str | None = priors_option(),
         min_confidence: float | None = min_confidence_option(),
         as_of: str | None = as_of_option(),
+        crop_column: str | None = crop_column_option(),
+        wheat_values: str | None = wheat_values_option(),
+        crop_preset: str | None = crop_preset_option(),
     ) -> None:
         """Map a region: tiles on a UTM grid, one Dask task per tile, mosaics + manifest.
 
@@ -74,6 +80,7 @@ def register(app: typer.Typer) -> None:
         ones are redone. Exit codes: 0 all tiles done, 1 some tiles failed (re-run to retry
         them), 2 bad input, 130 interrupted.
         """
+        from agrostress.analysis.crops import crop_selection
         from agrostress.batch import BatchError, run_batch
         from agrostress.decision import parse_priors
         from agrostress.ingest import IngestError
@@ -81,6 +88,12 @@ def register(app: typer.Typer) -> None:
 
         if workers is not None and scheduler:
             _fail("give either --workers or --scheduler, not both")
+        try:
+            crops = crop_selection(crop_preset, crop_column, wheat_values)
+        except ValueError as e:
+            _fail(str(e))
+        if crops is not None and fields is None:
+            _fail("--crop-column / --wheat-values / --crop-preset need the parcels: give --fields")
         settings = get_settings()
         update: dict[str, Any] = {}
         if input_dir is not None:
@@ -124,6 +137,7 @@ def register(app: typer.Typer) -> None:
                     region_crs=region_crs,
                     progress=display.update,
                     as_of=as_of,
+                    crops=crops,
                 )
         except KeyboardInterrupt:
             console.print(

@@ -43,6 +43,29 @@ def as_of_option() -> typer.models.OptionInfo:
         "ignored and later grid steps masked (default: the last acquisition)")
 
 
+def crop_column_option() -> typer.models.OptionInfo:
+    """``--crop-column``: the parcel attribute that names the crop."""
+    return typer.Option(
+        None, "--crop-column", help="column of --fields that names each parcel's crop: "
+        "pixels outside winter-wheat parcels are 'not wheat'")
+
+
+def wheat_values_option() -> typer.models.OptionInfo:
+    """``--wheat-values``: the values of the crop column that mean winter wheat."""
+    return typer.Option(
+        None, "--wheat-values", help="comma-separated values of --crop-column that mean "
+        "winter wheat (case-insensitive)")
+
+
+def crop_preset_option() -> typer.models.OptionInfo:
+    """``--crop-preset``: a parcel register's column and wheat codes."""
+    from agrostress.analysis.crops import PRESETS
+
+    return typer.Option(
+        None, "--crop-preset", help=f"parcel register ({', '.join(PRESETS)}): its crop "
+        "column and winter-wheat codes (--crop-column / --wheat-values override them)")
+
+
 def decision_policy(priors: str | None, min_confidence: float | None) -> DecisionPolicy:
     """The decision policy from command-line values, the settings filling the gaps."""
     from agrostress.decision import policy_from

@@ -10,11 +10,14 @@ import typer
 from agrostress.commands.common import (
     as_of_option,
     console,
+    crop_column_option,
+    crop_preset_option,
     decision_policy,
     min_confidence_option,
     priors_option,
     progress,
     user_errors,
+    wheat_values_option,
 )
 
 
@@ -47,9 +50,13 @@ def register(app: typer.Typer) -> None:
         priors: str | None = priors_option(),
         min_confidence: float | None = min_confidence_option(),
         as_of: str | None = as_of_option(),
+        crop_column: str | None = crop_column_option(),
+        wheat_values: str | None = wheat_values_option(),
+        crop_preset: str | None = crop_preset_option(),
     ) -> None:
         """Classify every pixel of CUBE, summarise per field, write COGs, PNGs and JSON."""
         from agrostress import analysis
+        from agrostress.analysis.crops import crop_selection
         from agrostress.cube import open_cube
         from agrostress.explain import ExplainConfig, check_method
         from agrostress.models import load
@@ -67,6 +74,10 @@ def register(app: typer.Typer) -> None:
             settings = get_settings()
             loaded = load(model or settings.model_dir)
             decision = decision_policy(priors, min_confidence)
+            crops = crop_selection(crop_preset, crop_column, wheat_values)
+            if crops is not None and fields is None:
+                raise ValueError("--crop-column / --wheat-values / --crop-preset need the "
+                                 "parcels: give --fields")
             ds = open_cube(cube, chunks={})  # lazy where the store allows: streamed by tile
             gdf = analysis.read_fields(fields) if fields is not None else None
             with progress() as bar:
@@ -75,7 +86,8 @@ def register(app: typer.Typer) -> None:
                     ds, loaded, fields=gdf, explain=explain, method=method, tile=tile,
                     explain_pixels=explain_pixels, seed=seed,
                     explain_config=ExplainConfig(ig_steps=ig_steps), decision=decision,
-                    as_of=as_of, progress=lambda d, n: bar.update(task, completed=d, total=n),
+                    as_of=as_of, crops=crops,
+                    progress=lambda d, n: bar.update(task, completed=d, total=n),
                 )
             paths = analysis.write_outputs(result, out, overwrite=overwrite, plots=plots)
             print_fields(field_entries(result))
@@ -121,7 +133,8 @@ def print_paths(paths: dict[str, Path], result: Any) -> None:
     parts = ", ".join(f"{n.replace('_', ' ')} {t[n]:.1f} ha" for n in result.class_names)
     console.print(f"scene: {parts}, uncertain {t.get('uncertain', 0.0):.1f} ha, "
                   f"too early {t.get('too_early', 0.0):.1f} ha, "
-                  f"no data {t['nodata']:.1f} ha of {t['total']:.1f} ha")
+                  + (f"not wheat {t['not_wheat']:.1f} ha, " if t.get("not_wheat") else "")
+                  + f"no data {t['nodata']:.1f} ha of {t['total']:.1f} ha")
     if result.attributions:
         c = result.attributions["completeness"]
         if c.get("passed") is not None:

@@ -16,7 +16,15 @@ from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
-from agrostress.cube import CLASS_NAMES, NODATA, OUTCOME_CODES, TOO_EARLY, UNCERTAIN, UNCERTAIN_CODE
+from agrostress.cube import (
+    CLASS_NAMES,
+    NODATA,
+    NOT_WHEAT,
+    OUTCOME_CODES,
+    TOO_EARLY,
+    UNCERTAIN,
+    UNCERTAIN_CODE,
+)
 
 CLASS_COLOURS: dict[str, str] = {
     "healthy": "#2e8b3a",
@@ -24,15 +32,16 @@ CLASS_COLOURS: dict[str, str] = {
     "yellow_rust": "#c2410c",
     UNCERTAIN: "#8e7cc3",
     TOO_EARLY: "#9ab8d8",
+    NOT_WHEAT: "#4b5563",
 }
 """Map colours: green healthy, straw-yellow nitrogen deficiency, rust-orange yellow rust,
-muted violet uncertain, pale blue too early to tell."""
+muted violet uncertain, pale blue too early to tell, slate grey not wheat."""
 NODATA_COLOUR = "#bdbdbd"
 
 
 def map_codes(names: Sequence[str] = CLASS_NAMES) -> dict[int, str]:
     """Code → outcome of the class map: the stress classes, then the abstentions
-    (:data:`~agrostress.cube.OUTCOME_CODES`: "uncertain", "too_early")."""
+    (:data:`~agrostress.cube.OUTCOME_CODES`: "uncertain", "too_early", "not_wheat")."""
     if len(names) > UNCERTAIN_CODE:
         raise ValueError(f"at most {UNCERTAIN_CODE} stress classes fit before the uncertain code")
     return {**dict(enumerate(names)), **OUTCOME_CODES}

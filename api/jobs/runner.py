@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from agrostress.analysis.crops import CropSelection
 from agrostress.decision import policy_from
 from agrostress.outputs.summary import field_entries
 from agrostress.settings import Settings
@@ -272,17 +273,21 @@ class JobRunner:
         if self._wants_buffer(served, len(fields)):
             reference = self._buffer_reference(req, fields, served, cache_dir)
         progress.set("analyse", JobProgress.ANALYSE[0], force=True)
+        crops = None
+        if req.get("crops"):  # each field's crop is its "crop" property (api.validation)
+            crops = CropSelection("crop", frozenset(req["crops"]["values"]))
         with served.lock:
             result = self.core.analyse(
                 cube,
                 served.model,
-                fields=fields[["field_id", "geometry"]],
+                fields=fields[["field_id", "geometry", *(["crop"] if crops else [])]],
                 explain=bool(req.get("explain")),
                 method=req.get("method", "ig"),
                 progress=progress.analyse,
                 decision=policy_from(self.settings.priors, self.settings.min_confidence,
                                      self.settings.max_ood, self.settings.season_complete_doy),
                 as_of=as_of,
+                **({"crops": crops} if crops is not None else {}),
                 **({"reference": reference} if reference is not None else {}),
             )
         progress.set("write", 0.95, force=True)

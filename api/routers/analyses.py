@@ -85,8 +85,8 @@ def render(request: Request, row: dict[str, Any], *, with_result: bool = True) -
             },
             "request": {
                 k: req.get(k)
-                for k in ("source", "start", "end", "as_of", "explain", "method", "n_fields",
-                          "area_ha", "extent_ha")
+                for k in ("source", "start", "end", "as_of", "explain", "method", "crops",
+                          "n_fields", "area_ha", "extent_ha")
             },
             "result": row.get("result") if with_result else None,
             "error": error,

@@ -4,10 +4,11 @@
 
 (function () {
   const W = 800, H = 560, SVGNS = "http://www.w3.org/2000/svg";
-  const CLASSES = ["healthy", "nitrogen_deficiency", "yellow_rust", "uncertain", "too_early"];
+  const CLASSES = ["healthy", "nitrogen_deficiency", "yellow_rust", "uncertain", "too_early",
+                   "not_wheat"];
   const STRESS = ["healthy", "nitrogen_deficiency", "yellow_rust"];
   const COLOURS = { healthy: "#2e8b3a", nitrogen_deficiency: "#e8c547", yellow_rust: "#c2410c",
-                    uncertain: "#8e7cc3", too_early: "#9ab8d8" };
+                    uncertain: "#8e7cc3", too_early: "#9ab8d8", not_wheat: "#4b5563" };
   const EXAMPLE = {
     type: "Polygon",
     coordinates: [[[5.0, 51.0], [5.01, 51.0], [5.01, 51.0063], [5.0, 51.0063], [5.0, 51.0]]],
@@ -262,6 +263,13 @@
     };
     if ($("model").value) body.model = $("model").value;
     if ($("as-of").value) body.as_of = $("as-of").value;
+    const preset = $("crop-preset").value;
+    if (preset === "custom") {
+      body.crop_column = $("crop-column").value.trim();
+      body.wheat_values = $("wheat-values").value.split(",").map((v) => v.trim()).filter(Boolean);
+    } else if (preset) {
+      body.crop_preset = preset;
+    }
     $("btn-run").disabled = true;
     $("results").hidden = true;
     state.zones = null;
@@ -408,6 +416,9 @@
     say("");
   });
   $("btn-example").addEventListener("click", () => setFields(EXAMPLE));
+  $("crop-preset").addEventListener("change", () => {
+    $("crop-custom").hidden = $("crop-preset").value !== "custom";
+  });
   $("btn-use").addEventListener("click", () => {
     try { setFields(JSON.parse($("geojson").value)); say(""); } catch (e) {
       say(`Not valid JSON: ${e.message}`, "err");

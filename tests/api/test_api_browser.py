@@ -34,7 +34,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _drive(url: str, tmp_path: Path, timeout_ms: int, as_of: str | None = None) -> dict[str, Any]:
+def _drive(url: str, tmp_path: Path, timeout_ms: int, as_of: str | None = None,
+           crop: str | None = None) -> dict[str, Any]:
     with sync_api.sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=FLAGS,
@@ -65,6 +66,12 @@ def _drive(url: str, tmp_path: Path, timeout_ms: int, as_of: str | None = None) 
             drawn = json.loads(page.input_value("#geojson"))
             assert drawn["type"] == "Polygon" and len(drawn["coordinates"][0]) == 5
 
+            if crop:  # the drawn field as a pasted feature that names its crop (RPG code)
+                page.fill("#geojson", json.dumps({"type": "FeatureCollection", "features": [
+                    {"type": "Feature", "properties": {"CODE_CULTU": crop},
+                     "geometry": drawn}]}))
+                page.click("#btn-use")
+                page.select_option("#crop-preset", "rpg")
             page.select_option("#source", "simulated")
             if as_of:
                 page.fill("#as-of", as_of)
@@ -136,3 +143,18 @@ def test_viewer_real_core(serve: Callable[..., LiveServer], make_settings: Calla
                           tmp_path: Path) -> None:
     srv = serve(core=None)
     _check(_drive(srv.url, tmp_path, timeout_ms=300_000), srv)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not real_core_available(), reason="agrostress.analysis not implemented yet")
+def test_viewer_not_wheat(serve: Callable[..., LiveServer], tmp_path: Path) -> None:
+    """A pasted field whose crop is maize (RPG 'MIS') with the RPG register chosen: the
+    request carries the preset, the field is 'not_wheat' in the table and on the map."""
+    srv = serve(core=None)
+    out = _drive(srv.url, tmp_path, timeout_ms=300_000, crop="MIS")
+    _check(out, srv)
+    with srv.client() as c:
+        (analysis,) = c.get("/v1/analyses").json()["items"]
+        a = c.get(analysis["links"]["self"]).json()
+    assert a["request"]["crops"] == {"column": "CODE_CULTU", "values": ["bdh", "bth"]}
+    assert out["cells"][1] == "not_wheat"

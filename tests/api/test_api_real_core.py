@@ -132,3 +132,42 @@ def test_lone_field_judged_against_a_buffer(serve: Callable[..., LiveServer],
         assert got["call"] in (None, "healthy", "nitrogen_deficiency", "yellow_rust", "uncertain")
     assert seen[0.0]["source"] == "built-in"
     assert seen[800.0]["source"] == "scene" and seen[800.0]["fields"] >= 3
+
+
+def test_crop_property_gives_not_wheat(serve: Callable[..., LiveServer],
+                                       make_settings: Callable[..., Settings]) -> None:
+    """A FeatureCollection whose features name their crop (RPG codes): the maize field is
+    'not_wheat' and none of its pixels gets a wheat class; the wheat field is judged."""
+    settings = make_settings()
+    srv = serve(settings, core=None)
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "wheat", "CODE_CULTU": "BTH"},
+         "geometry": field_polygon(5.0, 51.0, 250)},
+        {"type": "Feature", "properties": {"name": "maize", "CODE_CULTU": "MIS"},
+         "geometry": field_polygon(5.006, 51.0, 250)}]}
+    with srv.client(timeout=600) as c:
+        r = c.post("/v1/analyses", json=body(fc, crop_preset="rpg"))
+        assert r.status_code == 201, r.text
+        a = r.json()
+        calls = {f["name"]: f for f in a["result"]["fields"]}
+        assert calls["maize"]["call"] == "not_wheat"
+        assert calls["maize"]["class_fractions"]["not_wheat"] == 1.0
+        assert calls["wheat"]["call"] != "not_wheat"
+        zones = c.get(a["links"]["zones.geojson"]).json()
+        names = {z["properties"]["class_name"] for z in zones["features"]
+                 if "class_name" in z["properties"]}
+        assert "not_wheat" in names
+        tif = c.get(a["links"]["stress_map.tif"]).content
+        for bad, msg in ((dict(crop_column="CODE_CULTU"), "wheat-values"),
+                         (dict(crop_column="crop", wheat_values=["BTH"]), "no field has"),
+                         (dict(crop_preset="nope"), "")):
+            r = c.post("/v1/analyses", json=body(fc, **bad))
+            assert r.status_code == 422 and msg in r.text, r.text
+    with rasterio.MemoryFile(tif) as mem, mem.open() as src:
+        arr, crs, transform = src.read(1), src.crs, src.transform
+    from agrostress.analysis.fields import rasterise_fields
+
+    feats = gpd.GeoDataFrame.from_features(fc["features"], crs="EPSG:4326").to_crs(crs)
+    inside = rasterise_fields(feats, arr.shape, transform)
+    assert (arr[inside == 2] == 5).all() and (inside == 2).any()
+    assert not np.isin(arr[inside != 1], [0, 1, 2, 3, 4]).any()
