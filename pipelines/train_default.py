@@ -99,6 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--domains", choices=("all", "in"), default="all",
                     help="training scenes: all domains, or only those the held-out protocol keeps "
                     "for training (see held_out)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="warm start from this checkpoint (same architecture, features and grid; "
+                    "its normalisation is kept)")
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: fastest for this small model, and reproducible)")
     args = ap.parse_args(argv)
@@ -119,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     model_config = json.loads(args.config)
     cfg = TrainConfig(epochs=args.epochs, model_config=model_config, seed=args.seed,
                       patience=args.patience, threads=args.threads, time_shift=args.time_shift,
-                      scene_jitter=args.scene_jitter)
+                      scene_jitter=args.scene_jitter, lr=args.lr,
+                      init=str(args.init) if args.init else None)
     model, hist = train_model(
         args.model, data, cfg,
         on_epoch=lambda e, r: console.print(

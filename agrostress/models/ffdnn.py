@@ -106,6 +106,24 @@ class FFDNN(StressModel):
         )
         self.ce_head = nn.Linear(n_classes * class_dim, n_classes) if ce_weight > 0 else None
 
+    def warm_start(self, state: dict[str, Tensor]) -> None:
+        """Load the weights of an FFDNN of the same configuration; a whole-season model's
+        weights go into a ``season_mask`` model with the observed-step channels' stem weights
+        at zero, so it starts as the same function on whole seasons."""
+        state = dict(state)
+        w_old, w_new = state["stem.0.weight"], self.stem[0].weight
+        if self.season_mask and w_old.shape[1] != w_new.shape[1]:
+            groups = 3 if self.context else 1
+            f_old, f_new = w_old.shape[1] // groups, w_new.shape[1] // groups
+            if f_new != f_old + 1 or w_old.shape[1] % groups:
+                raise ValueError(f"cannot warm-start a stem of {w_new.shape[1]} inputs "
+                                 f"from one of {w_old.shape[1]}")
+            w = w_new.new_zeros(w_new.shape)
+            for g in range(groups):
+                w[:, g * f_new : g * f_new + f_old] = w_old[:, g * f_old : (g + 1) * f_old]
+            state["stem.0.weight"] = w
+        self.load_state_dict(state)
+
     def set_reference(self, series: Tensor) -> None:
         """The reference series (T, F), normalised like the inputs, for the calls that follow."""
         if series.shape != self.reference_series.shape:

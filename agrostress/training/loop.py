@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from agrostress.cube import CLASS_NAMES
-from agrostress.models import ForestModel, LoadedModel, ModelCard, create_model
+from agrostress.models import ForestModel, LoadedModel, ModelCard, create_model, load
 from agrostress.models.calibration import OODScorer, fit_temperature
+from agrostress.models.ffdnn import FFDNN
 from agrostress.preprocess import NormStats
 from agrostress.training.data import TrainingData, field_split
 from agrostress.training.metrics import classification_report
@@ -37,6 +38,10 @@ class TrainConfig:
     scene_jitter: float = 0.0
     model_config: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
+    #: warm start: the folder of a checkpoint of the same architecture whose weights and
+    #: normalisation the training starts from (a whole-season FFDNN may start a
+    #: ``season_mask`` one)
+    init: str | None = None
 
 
 #: samples the normalisation statistics are fitted on (all of them when fewer)
@@ -153,8 +158,15 @@ def train_model(
     feat_axis = 2 if spatial else -1
     fit_rows = tr if len(tr) <= NORM_FIT_SAMPLES else np.sort(
         np.random.default_rng(cfg.seed).choice(tr, NORM_FIT_SAMPLES, replace=False))
-    norm = NormStats.fit(np.moveaxis(data.x[fit_rows], feat_axis, -1)
-                         .reshape(-1, data.x.shape[feat_axis]), list(data.spec.names))
+    init = load(cfg.init) if cfg.init else None
+    norm = init.norm if init is not None else NormStats.fit(
+        np.moveaxis(data.x[fit_rows], feat_axis, -1).reshape(-1, data.x.shape[feat_axis]),
+        list(data.spec.names))
+    if init is not None and (init.card.architecture != name
+                             or list(init.card.feature_spec) != list(data.spec.names)
+                             or init.card.n_steps != data.x.shape[1]):
+        raise ValueError("a warm start needs a checkpoint of the same architecture, features "
+                         "and temporal grid")
 
     def normalise(rows: np.ndarray) -> np.ndarray:
         """Normalised float32 copies of ``data.x[rows]``, a chunk at a time (the patches of a
@@ -201,6 +213,10 @@ def train_model(
     if getattr(model, "relative", False) and refs is None:
         raise ValueError("a model with a reference needs training data with references "
                          "(load_training_data(..., reference_draws=N))")
+    if isinstance(model, FFDNN) and init is not None:
+        model.warm_start(init.module.state_dict())
+    elif init is not None:
+        model.load_state_dict(init.module.state_dict())
     if htr is not None and not getattr(model, "season_mask", False):
         raise ValueError("training data with season cuts needs a model with season_mask=True")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

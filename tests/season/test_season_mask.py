@@ -61,3 +61,25 @@ def test_horizon_is_checked_and_whole_season_models_refuse_to_mask():
         plain.set_horizon(5)
     assert m.stem[0].in_channels == 4 + 1  # the features and the "observed" flag
     assert np.isclose(m.observed_steps.item(), 10)
+
+
+@pytest.mark.parametrize("context", [0, 1])
+def test_warm_start_from_a_whole_season_model_keeps_its_function(context):
+    """A season-mask model warm-started from a whole-season one gives the same logits on a
+    whole season (the observed-step channels start at zero weight) and can mask steps."""
+    torch.manual_seed(1)
+    kw = dict(n_features=5, n_steps=12, reference=True, absolute=False, context=context, **CFG)
+    whole = create_model("ffdnn", **kw).eval()
+    inseason = create_model("ffdnn", season_mask=True, **kw).eval()
+    inseason.warm_start(whole.state_dict())
+    x = torch.randn((3, 12, 5) if not context else (3, 12, 5, 3, 3))
+    ref = torch.randn(12, 5)
+    with torch.no_grad():
+        whole.set_reference(ref)
+        inseason.set_reference(ref)
+        torch.testing.assert_close(inseason(x), whole(x), atol=1e-5, rtol=1e-5)
+        inseason.set_horizon(6)
+        assert not torch.allclose(inseason(x), whole(x))
+    with pytest.raises(ValueError, match="warm-start"):
+        create_model("ffdnn", season_mask=True, **{**kw, "n_features": 7}).warm_start(
+            whole.state_dict())
