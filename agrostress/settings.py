@@ -24,6 +24,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("agrostress-data"), description="where artefacts and caches live")
     model_dir: Path = Field(REPO_ROOT / "models" / "ffdnn", description="default model checkpoint")
+    not_wheat_model_dir: Path | None = Field(
+        REPO_ROOT / "models" / "not_wheat", description="the built-in not-wheat detector, used "
+        "when a request has no parcel layer that says which parcels are wheat (empty: none)")
     cache_dir: Path = Field(Path("agrostress-data/cache"), description="ingestion cache")
     scl_drop: tuple[int, ...] = Field(
         (0, 1, 3, 8, 9, 10, 11), description="SCL classes masked as invalid"

@@ -189,8 +189,8 @@ class FieldResult(BaseModel):
     )
     confidence: float | None = None
     class_fractions: dict[str, float | None] = Field(
-        description="share of the field's valid pixels per class, 'uncertain' and "
-        "'too_early'; 'not_wheat': share of all its pixels outside wheat parcels"
+        description="share of the field's pixels with an answer per class, 'uncertain', "
+        "'too_early' and 'not_wheat'"
     )
     mean_probabilities: dict[str, float | None] = Field(default_factory=dict)
     valid_pixel_share: float | None = None

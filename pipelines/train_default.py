@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
                                                   "per_class", "confusion", "n")},
         "validation_macro_f1": hist["best"]["val_macro_f1"],
     }
-    model.card.training["recipe"] = "python -m pipelines.train_default"
+    model.card.training["recipe"] = " ".join(
+        ["python -m pipelines.train_default", *(sys.argv[1:] if argv is None else argv)])
     save(model.module, model.card, args.out)
     console.print(f"[green]✓[/] {args.out}: test pixel OA {report['pixel']['overall_accuracy']:.3f}"
                   f", field OA {report['field']['overall_accuracy']:.3f}")

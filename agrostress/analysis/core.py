@@ -22,6 +22,7 @@ from agrostress.analysis.fields import (
     rasterise_fields,
     read_fields,
 )
+from agrostress.analysis.not_wheat import NotWheatDetector
 from agrostress.analysis.references import scene_reference
 from agrostress.analysis.result import FORMAT, AnalysisResult
 from agrostress.analysis.sampling import Candidates, candidate_inputs, lowest_per_group
@@ -73,6 +74,13 @@ def wheat_pixels(fields: Any | None, crops: CropSelection | None, wheat_parcels:
     return mask
 
 
+def _feature_indices(wanted: Sequence[str], have: Sequence[str]) -> list[int] | None:
+    """Positions of ``wanted`` among ``have`` (the model's features, reused), or None when
+    some are missing (the detector's features are then computed on their own)."""
+    have = list(have)
+    return [have.index(w) for w in wanted] if set(wanted) <= set(have) else None
+
+
 def tile_halo(model: Any) -> int:
     """Pixels a tile must borrow from its neighbours for exact results: the model's spatial
     context plus the cloud mask's dilation (the one rule for the core path and the batch)."""
@@ -101,6 +109,7 @@ def analyse(
     timeline: bool = True,
     crops: CropSelection | None = None,
     wheat_parcels: Any | None = None,
+    not_wheat: NotWheatDetector | None = None,
 ) -> AnalysisResult:
     """Classify every pixel of ``cube`` with ``model``, summarise per field, optionally explain.
 
@@ -126,7 +135,11 @@ def analyse(
       :class:`~agrostress.analysis.crops.CropSelection`); ``wheat_parcels``: the winter-wheat
       parcels themselves (polygons, any CRS; e.g. a batch tile's). With either, every pixel
       outside the wheat parcels is "not wheat" (map code 5: no stress class, no reference, no
-      explanation) and so is every field that is not wheat.
+      explanation) and so is every field that is not wheat;
+    * ``not_wheat``: without a parcel layer, the built-in detector
+      (:class:`~agrostress.analysis.not_wheat.NotWheatDetector`) marks the valid pixels that
+      are not winter wheat from their season so far (ignored when ``crops`` or
+      ``wheat_parcels`` say where the wheat is).
 
     Models that judge against a reference get the scene's (the winter-cereal-like pixels of
     the fields, or of the whole cube without fields; :mod:`agrostress.preprocess.reference`),
@@ -180,14 +193,20 @@ def analyse(
         field_ids = []
     n_fields = len(field_ids)
     wheat_px = wheat_pixels(gdf, crops, wheat_parcels, crs, (ny, nx), transform)
+    detector = not_wheat if wheat_px is None else None
+    if detector is not None and detector.model.card.grid != model.card.grid:
+        raise ValueError(f"the not-wheat detector's grid {detector.model.card.grid} differs "
+                         f"from the model's {model.card.grid}")
+    det_idx = None if detector is None else _feature_indices(detector.features, model.spec.names)
+    other = np.zeros((ny, nx), dtype=bool) if detector is not None else None
     decision = decision or DecisionPolicy()
     trained = training_prior(model.card.calibration, names)
 
     tiles = [(y0, min(ny, y0 + tile), x0, min(nx, x0 + tile))
              for y0 in range(0, ny, tile) for x0 in range(0, nx, tile)]
     keep_vars = [v for v in ("reflectance", "scl") if v in cube]
-    clock = dict.fromkeys(("read", "preprocess", "reference", "model", "trajectories",
-                           "timeline", "explain"), 0.0)
+    clock = dict.fromkeys(("read", "preprocess", "reference", "model", "not_wheat",
+                           "trajectories", "timeline", "explain"), 0.0)
     reuse: dict = {}  # tile → (loaded tile, features) from the reference pass
     if model.uses_reference:
         tic = time.perf_counter()
@@ -247,6 +266,17 @@ def analyse(
             bad[y0:y1, x0:x1] = bad_in
             if wheat_px is not None:  # not wheat: no class, no reference, no explanation
                 bad_in = bad_in | ~wheat_px[y0:y1, x0:x1]
+            if detector is not None:
+                tic = time.perf_counter()
+                fd = f[:, det_idx] if det_idx is not None else np.asarray(
+                    feature_stack(sub, detector.model.spec, model.grid, policy,
+                                  regularisation=reg, year=year)["features"]
+                    .transpose("doy", "feature", "y", "x").values)
+                nw = detector.not_wheat(fd[(slice(None), slice(None), *inner)],
+                                        season.observed_steps) & ~bad_in
+                other[y0:y1, x0:x1] = nw
+                bad_in = bad_in | nw
+                clock["not_wheat"] += time.perf_counter() - tic
             p_in[:, bad_in] = np.nan
             proba[:, y0:y1, x0:x1] = p_in
             ood_in = None if ood is None else ood[inner]
@@ -292,6 +322,8 @@ def analyse(
                                              np.nan_to_num(proba).argmax(axis=0)))
     if wheat_px is not None:
         classes = np.where(wheat_px, classes, NOT_WHEAT_CODE)
+    if other is not None:
+        classes = np.where(other, NOT_WHEAT_CODE, classes)
     classes = classes.astype(np.uint8)
     called = np.isfinite(proba).all(axis=0)
     confidence = np.where(called, np.nanmax(np.where(called, proba, 0), axis=0), np.nan)
@@ -379,10 +411,14 @@ def analyse(
             "tile": int(tile),
             "halo": int(pad),
             "tiles": len(tiles),
-            "wheat_mask": None if wheat_px is None else {
+            "wheat_mask": {
                 "source": "crop attribute" if crops is not None else "wheat parcels",
                 **(crops.describe() if crops is not None else {}),
-                "wheat_pixels": int(wheat_px.sum())},
+                "wheat_pixels": int(wheat_px.sum())} if wheat_px is not None else {
+                "source": "detector",
+                "model": f"{detector.model.card.name} {detector.model.card.version}",
+                "threshold": detector.threshold,
+                "not_wheat_pixels": int(other.sum())} if detector is not None else None,
             "field_source": "polygons" if gdf is not None else
             ("cube field_id" if findex is not None else None),
             "seconds": round(time.perf_counter() - t_start, 3),

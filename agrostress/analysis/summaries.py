@@ -64,9 +64,9 @@ def field_summaries(
     """Per field: the call (a class, "uncertain", "too_early", "not_wheat" or None for too
     little data), its confidence, class fractions and mean probabilities.
 
-    A field most of whose pixels are not wheat (map code 5) is "not_wheat"; its
-    ``class_fractions["not_wheat"]`` is that share of all its pixels (the other fractions are
-    shares of its valid wheat pixels).
+    A field most of whose pixels are not wheat (map code 5) is "not_wheat". The class
+    fractions are shares of the pixels with an answer (valid wheat pixels and not-wheat ones),
+    so they sum to one; the call reads the wheat pixels alone.
 
     A field abstains when its mean probability is not confident enough or more than
     ``decision.field_max_uncertain_share`` of its valid pixels abstain: "too_early" while
@@ -111,8 +111,8 @@ def field_summaries(
         called = best is not None and share >= min_valid_share
         unsure_share = float(n_unsure[i] / nv) if nv else 0.0
         early_share = float(n_early[i] / nv) if nv else 0.0
-        other_share = float(n_other[i] / npx[i]) if npx[i] else 0.0
-        if other_share > 0.5:
+        nall = nv + int(n_other[i])  # pixels with an answer: the fractions' denominator
+        if npx[i] and n_other[i] / npx[i] > 0.5:
             call = NOT_WHEAT
         elif called:
             call = field_call(mean_p, unsure_share, early_share, names, decision, in_season)
@@ -123,11 +123,11 @@ def field_summaries(
             "call": call,
             "confidence": float(mean_p[best]) if called and call != NOT_WHEAT else None,
             "class_fractions": {
-                **{nm: (float(cls_counts[k, i] / nv) if nv else None)
+                **{nm: (float(cls_counts[k, i] / nall) if nv else None)
                    for k, nm in enumerate(names)},
-                UNCERTAIN: unsure_share if nv else None,
-                TOO_EARLY: early_share if nv else None,
-                NOT_WHEAT: other_share,
+                UNCERTAIN: float(n_unsure[i] / nall) if nv else None,
+                TOO_EARLY: float(n_early[i] / nall) if nv else None,
+                NOT_WHEAT: float(n_other[i] / nall) if nall else 0.0,
             },
             "mean_probabilities": {
                 nm: (float(mean_p[k]) if nv else None) for k, nm in enumerate(names)

@@ -120,6 +120,7 @@ def run_batch(
     progress: ProgressFn | None = None,
     as_of: Any = None,
     crops: CropSelection | None = None,
+    not_wheat: bool = True,
 ) -> Manifest:
     """Map ``region`` tile by tile on Dask; return the saved manifest (see module doc).
 
@@ -129,7 +130,8 @@ def run_batch(
     they are recorded in the manifest. ``as_of``: the date of the call (in season), within
     the period: nothing acquired later is fetched or seen (default: the period's end).
     ``crops``: which of ``fields`` are winter wheat (their crop attribute): every pixel
-    outside the wheat parcels is mapped "not wheat".
+    outside the wheat parcels is mapped "not wheat"; without it (and with ``not_wheat``) the
+    built-in detector of ``settings.not_wheat_model_dir`` marks what is not wheat.
     """
     from agrostress.analysis import tile_halo
     from agrostress.ingest import get_source, parse_period
@@ -181,6 +183,17 @@ def run_batch(
         "decision": [settings.priors, settings.min_confidence, settings.max_ood,
                      settings.season_complete_doy],
     }
+    detector_dir = None
+    if wheat is None and not_wheat:
+        from agrostress.analysis.not_wheat import NotWheatDetector
+
+        try:
+            detector = NotWheatDetector.from_settings(settings)
+        except (FileNotFoundError, ValueError) as e:
+            raise BatchError(str(e)) from None
+        if detector is not None:
+            detector_dir = str(Path(settings.not_wheat_model_dir).resolve())  # type: ignore[arg-type]
+            fingerprint["not_wheat_sha256"] = detector.model.card.weights_sha256
     if wheat is not None:  # only then: earlier runs' fingerprints stay valid
         fingerprint["wheat_parcels_sha256"] = hashlib.sha256(
             wheat.to_crs("EPSG:4326").to_json(sort_keys=True).encode()).hexdigest()
@@ -230,6 +243,7 @@ def run_batch(
             # cluster's own layout decides
             1 if scheduler is None and client is None else None,
             wheat,
+            detector_dir,
         )
         for rid in todo
     }
@@ -346,6 +360,7 @@ def _job(
     settings: Settings,
     torch_threads: int | None,
     wheat: Any = None,
+    not_wheat_dir: str | None = None,
 ) -> TileJob:
     zone = grid.zone(tile.epsg)
     aoi, (row, col) = tile.fetch_aoi(zone.geometry, halo_px=halo, min_px=MIN_FETCH_PX)
@@ -370,6 +385,7 @@ def _job(
         analyse_tile=max(aoi.width, aoi.height),
         torch_threads=torch_threads,
         wheat_parcels=wheat,
+        not_wheat_dir=not_wheat_dir,
     )
 
 

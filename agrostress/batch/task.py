@@ -59,6 +59,8 @@ class TileJob:
     #: winter-wheat parcels of the tile (GeoDataFrame in its CRS; empty: none), or None when
     #: the run has no crop attribute (every pixel judged as wheat)
     wheat_parcels: Any = None
+    #: the built-in not-wheat detector's folder (runs without a crop attribute), or None
+    not_wheat_dir: str | None = None
 
 
 # --------------------------------------------------------------------------- model cache
@@ -93,6 +95,20 @@ def get_model(model_dir: str | Path, sha256: str | None = None) -> Any:
     return model
 
 
+def get_detector(path: str | Path) -> Any:
+    """This worker thread's copy of the not-wheat detector at ``path``."""
+    from agrostress.analysis.not_wheat import NotWheatDetector
+
+    cache: dict[str, Any] = _MODELS.__dict__.setdefault("detectors", {})
+    key = str(Path(path).resolve())
+    if key not in cache:
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"not-wheat detector {path} is not visible on worker "
+                                    f"{socket.gethostname()}")
+        cache[key] = NotWheatDetector.load(path)
+    return cache[key]
+
+
 def model_loads() -> int:
     """How many times this process loaded a model (tests check 'once per worker')."""
     return len(_LOADS)
@@ -120,6 +136,7 @@ def run_tile(job: TileJob) -> dict[str, Any]:
     timings: dict[str, float] = {}
     t = time.perf_counter()
     model = get_model(job.model_dir, job.model_sha256)
+    detector = None if job.not_wheat_dir is None else get_detector(job.not_wheat_dir)
     timings["model_load"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -135,7 +152,7 @@ def run_tile(job: TileJob) -> dict[str, Any]:
         job.settings.season_complete_doy)
     result = core.analyse(cube, model, explain=job.explain, tile=job.analyse_tile,
                           decision=decision, as_of=job.end,  # the period's end: the as-of date
-                          wheat_parcels=job.wheat_parcels)
+                          wheat_parcels=job.wheat_parcels, not_wheat=detector)
     analyse_s = time.perf_counter() - t
     split = getattr(result, "timings", None) or {}
     timings["read"] += float(split.get("read", 0.0))

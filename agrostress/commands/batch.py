@@ -13,6 +13,7 @@ from agrostress.commands.common import (
     crop_column_option,
     crop_preset_option,
     min_confidence_option,
+    not_wheat_option,
     priors_option,
     wheat_values_option,
 )
@@ -73,6 +74,7 @@ def register(app: typer.Typer) -> None:
         crop_column: str | None = crop_column_option(),
         wheat_values: str | None = wheat_values_option(),
         crop_preset: str | None = crop_preset_option(),
+        not_wheat: bool = not_wheat_option(),
     ) -> None:
         """Map a region: tiles on a UTM grid, one Dask task per tile, mosaics + manifest.
 
@@ -138,6 +140,7 @@ def register(app: typer.Typer) -> None:
                     progress=display.update,
                     as_of=as_of,
                     crops=crops,
+                    not_wheat=not_wheat,
                 )
         except KeyboardInterrupt:
             console.print(

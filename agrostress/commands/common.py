@@ -57,6 +57,13 @@ def wheat_values_option() -> typer.models.OptionInfo:
         "winter wheat (case-insensitive)")
 
 
+def not_wheat_option() -> typer.models.OptionInfo:
+    """``--not-wheat/--no-not-wheat``: the built-in not-wheat detector."""
+    return typer.Option(
+        True, "--not-wheat/--no-not-wheat", help="without a crop attribute: mark pixels that "
+        "are not winter wheat with the built-in detector (AGROSTRESS_NOT_WHEAT_MODEL_DIR)")
+
+
 def crop_preset_option() -> typer.models.OptionInfo:
     """``--crop-preset``: a parcel register's column and wheat codes."""
     from agrostress.analysis.crops import PRESETS

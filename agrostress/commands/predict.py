@@ -14,6 +14,7 @@ from agrostress.commands.common import (
     crop_preset_option,
     decision_policy,
     min_confidence_option,
+    not_wheat_option,
     priors_option,
     progress,
     user_errors,
@@ -53,10 +54,12 @@ def register(app: typer.Typer) -> None:
         crop_column: str | None = crop_column_option(),
         wheat_values: str | None = wheat_values_option(),
         crop_preset: str | None = crop_preset_option(),
+        not_wheat: bool = not_wheat_option(),
     ) -> None:
         """Classify every pixel of CUBE, summarise per field, write COGs, PNGs and JSON."""
         from agrostress import analysis
         from agrostress.analysis.crops import crop_selection
+        from agrostress.analysis.not_wheat import NotWheatDetector
         from agrostress.cube import open_cube
         from agrostress.explain import ExplainConfig, check_method
         from agrostress.models import load
@@ -78,6 +81,7 @@ def register(app: typer.Typer) -> None:
             if crops is not None and fields is None:
                 raise ValueError("--crop-column / --wheat-values / --crop-preset need the "
                                  "parcels: give --fields")
+            detector = NotWheatDetector.from_settings(settings, not_wheat and crops is None)
             ds = open_cube(cube, chunks={})  # lazy where the store allows: streamed by tile
             gdf = analysis.read_fields(fields) if fields is not None else None
             with progress() as bar:
@@ -86,7 +90,7 @@ def register(app: typer.Typer) -> None:
                     ds, loaded, fields=gdf, explain=explain, method=method, tile=tile,
                     explain_pixels=explain_pixels, seed=seed,
                     explain_config=ExplainConfig(ig_steps=ig_steps), decision=decision,
-                    as_of=as_of, crops=crops,
+                    as_of=as_of, crops=crops, not_wheat=detector,
                     progress=lambda d, n: bar.update(task, completed=d, total=n),
                 )
             paths = analysis.write_outputs(result, out, overwrite=overwrite, plots=plots)

@@ -28,7 +28,8 @@ def summary_dict(result: Any) -> dict[str, Any]:
                                            "grid", "created", "weights_sha256")},
         "scene": {k: meta.get(k) for k in ("crs_name", "epsg", "transform", "shape", "year",
                                            "first_date", "last_date", "observations", "grid",
-                                           "source", "field_source", "tile", "halo", "tiles",
+                                           "source", "field_source", "wheat_mask", "tile",
+                                           "halo", "tiles",
                                            "seconds")},
         "classes": {str(k): n for k, n in map_codes(result.class_names).items()}
         | {"255": "nodata"},

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agrostress.analysis.crops import CropSelection
+from agrostress.analysis.not_wheat import NotWheatDetector
 from agrostress.decision import policy_from
 from agrostress.outputs.summary import field_entries
 from agrostress.settings import Settings
@@ -61,6 +62,8 @@ class JobRunner:
         self.instance = uuid.uuid4().hex
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        self._detector: NotWheatDetector | None = None
+        self._detector_loaded = False
         self._futures: dict[str, Future[None]] = {}
         self._executor = ThreadPoolExecutor(
             max_workers=api.job_workers, thread_name_prefix="agrostress-job"
@@ -276,6 +279,7 @@ class JobRunner:
         crops = None
         if req.get("crops"):  # each field's crop is its "crop" property (api.validation)
             crops = CropSelection("crop", frozenset(req["crops"]["values"]))
+        detector = None if crops is not None else self._not_wheat()
         with served.lock:
             result = self.core.analyse(
                 cube,
@@ -288,10 +292,19 @@ class JobRunner:
                                      self.settings.max_ood, self.settings.season_complete_doy),
                 as_of=as_of,
                 **({"crops": crops} if crops is not None else {}),
+                **({"not_wheat": detector} if detector is not None else {}),
                 **({"reference": reference} if reference is not None else {}),
             )
         progress.set("write", 0.95, force=True)
         return self._write(analysis_id, result, served, names)
+
+    def _not_wheat(self) -> NotWheatDetector | None:
+        """The built-in not-wheat detector of the settings, loaded once."""
+        with self._lock:
+            if not self._detector_loaded:
+                self._detector = NotWheatDetector.from_settings(self.settings)
+                self._detector_loaded = True
+            return self._detector
 
     def _wants_buffer(self, served: ServedModel, n_fields: int) -> bool:
         """A buffer is fetched for the reference when set, offered by the core, the model

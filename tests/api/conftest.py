@@ -18,13 +18,15 @@ from tests.api.api_helpers import LiveServer
 
 @pytest.fixture
 def make_settings(tmp_path: Path, tiny_model_dir: Path) -> Callable[..., Settings]:
-    """Library settings for a test server: everything under tmp_path, no .env."""
+    """Library settings for a test server: everything under tmp_path, no .env, no not-wheat
+    detector unless asked for."""
 
     def make(**over: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "cache_dir": tmp_path / "cache",
             "model_dir": tiny_model_dir,
+            "not_wheat_model_dir": None,  # the detector has its own test
         }
         values.update(over)
         return Settings(_env_file=None, **values)

@@ -171,3 +171,15 @@ def test_crop_property_gives_not_wheat(serve: Callable[..., LiveServer],
     inside = rasterise_fields(feats, arr.shape, transform)
     assert (arr[inside == 2] == 5).all() and (inside == 2).any()
     assert not np.isin(arr[inside != 1], [0, 1, 2, 3, 4]).any()
+
+
+def test_the_settings_detector_marks_what_is_not_wheat(
+        serve: Callable[..., LiveServer], make_settings: Callable[..., Settings],
+        detector_dir: Path) -> None:
+    """Without a crop property the service runs the built-in detector of its settings."""
+    srv = serve(make_settings(not_wheat_model_dir=detector_dir), core=None)
+    with srv.client(timeout=600) as c:
+        r = c.post("/v1/analyses", json=body(field_polygon(5.0, 51.0, 300)))
+        assert r.status_code == 201, r.text
+        summary = c.get(r.json()["links"]["summary.json"]).json()
+    assert summary["scene"]["wheat_mask"]["source"] == "detector"

@@ -82,13 +82,15 @@ def local_client() -> Iterator[object]:
 def single_pass(region_scene: dict, tiny_model_dir: Path, files_settings: Settings) -> dict:
     """The region analysed in one pass (the reference a mosaic must equal)."""
     from agrostress import analysis
+    from agrostress.analysis.not_wheat import NotWheatDetector
     from agrostress.ingest.fetch import fetch_cube
     from agrostress.models import load
 
     cube = fetch_cube(
         "files", region_scene["region"], START, END, settings=files_settings, max_area_km2=None
     )
-    result = analysis.analyse(cube, load(tiny_model_dir))
+    detector = NotWheatDetector.from_settings(files_settings)  # as the batch runs it
+    result = analysis.analyse(cube, load(tiny_model_dir), not_wheat=detector)
     return {
         "classes": np.asarray(result.classes.values),
         "probabilities": np.asarray(result.probabilities.values),
