@@ -65,7 +65,8 @@ def test_cogs_valid_and_georeferenced_like_the_cube(written, cube):
         assert src.dtypes[0] == "uint8" and src.nodata == 255
         cmap = src.colormap(1)
         assert cmap[255][3] == 0 and all(cmap[k][3] == 255 for k in range(3))
-        assert src.tags()["CLASS_NAMES"] == ",".join([*CLASS_NAMES, "uncertain", "too_early"])
+        assert src.tags()["CLASS_NAMES"] == ",".join([*CLASS_NAMES, "uncertain", "too_early",
+                                                     "not_wheat"])
         assert src.descriptions[0] == "stress class"
     with rasterio.open(paths["probabilities"]) as src:
         assert src.count == 4 and src.dtypes[0] == "float32"

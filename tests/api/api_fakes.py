@@ -59,7 +59,9 @@ class FakeCore:
 
     def analyse(self, cube: Any, model: Any, *, fields: Any = None, explain: bool = False,
                 method: str = "ig", tile: int = 256, progress: Any = None,
-                decision: Any = None, as_of: Any = None) -> Any:
+                decision: Any = None, as_of: Any = None, crops: Any = None,
+                not_wheat: Any = None) -> Any:
+        """The real core's signature; crops and the not-wheat detector are not faked."""
         return fake_analyse(cube, model, fields=fields, explain=explain, method=method,
                             progress=progress, as_of=as_of)
 
