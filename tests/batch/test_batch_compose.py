@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -53,7 +54,28 @@ def test_compose_services(compose: dict) -> None:
 def test_compose_interpolations_are_well_formed() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     for m in re.finditer(r"\$\{([^}]*)\}", text):
-        assert re.fullmatch(r"[A-Z_][A-Z0-9_]*(:?-[^}]*)?", m.group(1)), m.group(0)
+        assert re.fullmatch(r"[A-Z_][A-Z0-9_]*(:?[-?][^}]*)?", m.group(1)), m.group(0)
+
+
+def test_compose_is_closed_by_default(compose: dict) -> None:
+    """No API without a key, no default database password, the API on 127.0.0.1 unless
+    asked, the Dask scheduler and dashboard unpublished (the override binds 127.0.0.1)."""
+    services = compose["services"]
+    api_env = services["api"]["environment"]
+    assert api_env["AGROSTRESS_API_KEY"].startswith("${AGROSTRESS_API_KEY:?")
+    assert services["db"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert "${POSTGRES_PASSWORD:?" in api_env["AGROSTRESS_API_DATABASE_URL"]
+    (port,) = services["api"]["ports"]
+    assert port.startswith("${AGROSTRESS_API_BIND:-127.0.0.1}:")
+    for name, svc in services.items():
+        if name != "api":
+            assert "ports" not in svc, name
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert ":-agrostress}" not in text  # no default password left anywhere
+    host = yaml.safe_load((ROOT / "compose.dask-host.yml").read_text())
+    assert all(p.startswith("127.0.0.1:") for p in host["services"]["scheduler"]["ports"])
+    example = (ROOT / ".env.example").read_text()
+    assert "AGROSTRESS_API_KEY=\n" in example and "POSTGRES_PASSWORD=\n" in example
 
 
 def test_dockerfile() -> None:
@@ -78,5 +100,13 @@ def test_docker_compose_config_validates() -> None:
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env={**os.environ, "AGROSTRESS_API_KEY": "k" * 32, "POSTGRES_PASSWORD": "p" * 16},
     )
     assert res.returncode == 0, res.stderr
+    closed = subprocess.run(
+        ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True, text=True, cwd=ROOT,
+        env={k: v for k, v in os.environ.items()
+             if k not in ("AGROSTRESS_API_KEY", "POSTGRES_PASSWORD")},
+    )
+    assert closed.returncode != 0 and "AGROSTRESS_API_KEY" in closed.stderr + closed.stdout
