@@ -29,7 +29,7 @@ from api.jobs.core import Core
 from api.registry import ModelRegistry
 from api.routers import analyses, health
 from api.routers import models as models_router
-from api.service import Service
+from api.service import API_KEY_HEADER, Service, key_accepted, unauthorized
 from api.settings import ApiSettings, get_api_settings
 
 LOGGER = logging.getLogger("agrostress.api")
@@ -95,22 +95,40 @@ class BodyLimitMiddleware:
         await self.app(scope, limited, send)
 
     async def _send_413(self, send: Send) -> None:
-        import json
+        await _send_error(send, self._error(), close=True)
 
-        e = self._error()
-        body = json.dumps(error_body(e.code, e.message, e.details)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+class ApiKeyMiddleware:
+    """The API key of ``/v1/…`` checked before anything reads the body: a request without it
+    gets 401, never a 400/422 about a body it was not entitled to send (CORS preflights
+    pass; the routers' own dependency checks again)."""
+
+    def __init__(self, app: ASGIApp, api: ApiSettings):
+        self.app, self.api = app, api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["path"].startswith("/v1/")
+                and scope["method"] != "OPTIONS"):
+            headers = dict(scope.get("headers") or [])
+            raw = headers.get(API_KEY_HEADER.lower().encode())
+            if not key_accepted(self.api, None if raw is None else raw.decode("latin-1")):
+                await _send_error(send, unauthorized())
+                return
+        await self.app(scope, receive, send)
+
+
+async def _send_error(send: Send, e: ApiError, close: bool = False) -> None:
+    """An error answered by a middleware: the service's JSON body and its headers."""
+    import json
+
+    body = json.dumps(error_body(e.code, e.message, e.details)).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (e.headers or {}).items()]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": e.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class SecurityHeadersMiddleware:
@@ -179,6 +197,9 @@ def create_app(
     app.include_router(models_router.router)
     app.include_router(analyses.router)
     _mount_viewer(app)
+    # outermost last: security headers on every answer (413 and 401 included), then the body
+    # limit, then CORS, then the key — checked before FastAPI reads the body
+    app.add_middleware(ApiKeyMiddleware, api=api)
     if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -188,8 +209,8 @@ def create_app(
             expose_headers=["Location", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

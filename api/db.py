@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
     func,
     or_,
@@ -142,6 +143,11 @@ class Store:
             s.add(row)
             s.flush()
             return row.to_dict()
+
+    def delete(self, analysis_id: str) -> bool:
+        """Remove a row (a request refused after it was written: it leaves nothing)."""
+        with Session(self.engine) as s, s.begin():
+            return s.execute(delete(AnalysisRow).where(AnalysisRow.id == analysis_id)).rowcount == 1
 
     def get(self, analysis_id: str) -> dict[str, Any] | None:
         with Session(self.engine) as s:

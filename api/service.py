@@ -91,13 +91,22 @@ def require_api_key(
     api: ApiSettings = Depends(get_api_settings), key: str | None = Depends(api_key_scheme)
 ) -> None:
     """401 unless the server has no key or the header carries it."""
+    if not key_accepted(api, key):
+        raise unauthorized()
+
+
+def key_accepted(api: ApiSettings, key: str | None) -> bool:
+    """Whether ``key`` opens the service (always, when it has no key; constant time)."""
     expected = api.key.get_secret_value()
     if not expected:
-        return
-    if key is None or not hmac.compare_digest(key.encode(), expected.encode()):
-        raise ApiError(
-            401,
-            "unauthorized",
-            f"missing or wrong API key (send it in the {API_KEY_HEADER} header)",
-            headers={"WWW-Authenticate": API_KEY_HEADER},
-        )
+        return True
+    return key is not None and hmac.compare_digest(key.encode(), expected.encode())
+
+
+def unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        f"missing or wrong API key (send it in the {API_KEY_HEADER} header)",
+        headers={"WWW-Authenticate": API_KEY_HEADER},
+    )

@@ -104,20 +104,29 @@ class JobRunner:
 
     # ----------------------------------------------------------------- submission
 
+    def admit(self) -> None:
+        """Refuse now (before anything is stored) when a job could not be queued: 503 while
+        shutting down, 429 when the queue is full."""
+        with self._lock:
+            self._check_capacity()
+
+    def _check_capacity(self) -> None:
+        if self.stopping.is_set():
+            raise ApiError(503, "shutting_down", "the server is shutting down; retry later")
+        if len(self._futures) >= self.api.max_pending_jobs:
+            raise ApiError(
+                429,
+                "queue_full",
+                f"{len(self._futures)} analyses are queued or running on this server "
+                f"(limit {self.api.max_pending_jobs}, "
+                f"{ApiSettings.env_name('max_pending_jobs')}); retry later",
+                headers={"Retry-After": "10"},
+            )
+
     def submit(self, analysis_id: str) -> Future[None]:
         """Queue a job this process owns; 429 when the queue is full."""
         with self._lock:
-            if self.stopping.is_set():
-                raise ApiError(503, "shutting_down", "the server is shutting down; retry later")
-            if len(self._futures) >= self.api.max_pending_jobs:
-                raise ApiError(
-                    429,
-                    "queue_full",
-                    f"{len(self._futures)} analyses are queued or running on this server "
-                    f"(limit {self.api.max_pending_jobs}, "
-                    f"{ApiSettings.env_name('max_pending_jobs')}); retry later",
-                    headers={"Retry-After": "10"},
-                )
+            self._check_capacity()
             fut = self._executor.submit(self._run, analysis_id)
             self._futures[analysis_id] = fut
         fut.add_done_callback(lambda _f: self._forget(analysis_id))

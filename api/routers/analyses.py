@@ -149,14 +149,12 @@ async def create_analysis(
             )
         raise ApiError(503, "model_unavailable", "the default model is not loaded")
     prepared = await run_in_threadpool(prepare, body, settings, api, served.id)
+    runner.admit()  # a refused request leaves no row
     row = await run_in_threadpool(svc.store.create, prepared.stored, served.ref(), runner.instance)
     try:
         fut = runner.submit(row["id"])
-    except ApiError as e:
-        await run_in_threadpool(
-            svc.store.update, row["id"], status="failed", stage="failed", error_code=e.code,
-            error_message=e.message, finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        )
+    except ApiError:  # the queue filled up in between: nothing is kept either
+        await run_in_threadpool(svc.store.delete, row["id"])
         raise
     sync = "respond-async" not in (prefer or "").lower() and (
         prepared.extent_ha <= api.sync_max_ha

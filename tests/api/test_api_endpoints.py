@@ -201,7 +201,16 @@ def test_auth(serve: Callable[..., LiveServer], make_api: Callable[..., ApiSetti
                 assert r.status_code == 401, (method, path)
                 assert r.json()["error"]["code"] == "unauthorized"
                 assert r.headers["www-authenticate"] == "X-API-Key"
+                assert r.headers["x-content-type-options"] == "nosniff"
+        # the key is checked before the body is read: malformed or wrong bodies get 401 too
+        for content in (b"{not json", b"\xff\xfe", json.dumps({"fields": 1}).encode()):
+            r = c.post("/v1/analyses", content=content,
+                       headers={"content-type": "application/json"})
+            assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
         ok = {"X-API-Key": "s3cret-key"}
+        r = c.post("/v1/analyses", content=b"{not json",
+                   headers={**ok, "content-type": "application/json"})
+        assert r.status_code in (400, 422)  # with the key, the body's own error
         a = c.post("/v1/analyses", json=body(), headers=ok)
         assert a.status_code == 201
         link = a.json()["links"]["stress_map.png"]
@@ -244,6 +253,11 @@ def test_queue_full_is_429(serve: Callable[..., LiveServer],
         assert r.status_code == 429 and r.json()["error"]["code"] == "queue_full"
         assert r.headers["retry-after"]
         assert "limit 1" in r.json()["error"]["message"]
+        for _ in range(5):  # refusals leave no row: only the accepted analysis is listed
+            assert c.post("/v1/analyses", json=body(),
+                          headers={"Prefer": "respond-async"}).status_code == 429
+        listed = c.get("/v1/analyses").json()
+        assert listed["total"] == 1 and [a["id"] for a in listed["items"]] == [first.json()["id"]]
         assert wait_done(c, first.json()["id"])["status"] == "done"
 
 

@@ -68,6 +68,8 @@ def test_body_size_declared(limited: httpx.Client) -> None:
                      headers={"content-type": "application/json"})
     err = error_of(r, 413, "body_too_large")
     assert "20000" in err["message"] and "AGROSTRESS_API_MAX_BODY_BYTES" in err["message"]
+    assert r.headers["x-content-type-options"] == "nosniff"  # the documented headers, on 413 too
+    assert r.headers["referrer-policy"] == "no-referrer"
 
 
 def test_body_size_streamed_without_length(limited: httpx.Client) -> None:
