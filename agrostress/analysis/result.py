@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import xarray as xr
 from affine import Affine
 
@@ -57,3 +59,55 @@ class AnalysisResult:
         dx = float(x[1] - x[0]) if x.size > 1 else a
         dy = float(y[1] - y[0]) if y.size > 1 else e
         return Affine(dx, 0.0, float(x[0]) - dx / 2, 0.0, dy, float(y[0]) - dy / 2)
+
+    def crop(self, row: int, col: int, height: int, width: int) -> AnalysisResult:
+        """This result cut to a window of its grid (e.g. a batch tile without its halo): the
+        maps, the field index, the evidence maps and the explained pixels (re-indexed); the
+        field summaries, totals and timings stay those of the whole analysis; ``meta`` gets
+        the window's shape and transform and ``batch_window``."""
+        if (row, col, height, width) == (0, 0, *self.classes.shape[-2:]):
+            return self
+        window = {"y": slice(row, row + height), "x": slice(col, col + width)}
+
+        def cut(a: xr.DataArray | None) -> xr.DataArray | None:
+            return None if a is None else a.isel(window)
+
+        attributions = self.attributions
+        if attributions is not None:
+            attributions = {
+                **attributions,
+                **{k: cut(v) for k, v in attributions.items()
+                   if isinstance(v, xr.DataArray) and {"y", "x"} <= set(v.dims)},
+            }
+            if isinstance(attributions.get("pixels"), dict):
+                attributions["pixels"] = _pixels_in(attributions["pixels"], row, col, height,
+                                                    width)
+        meta = dict(self.meta)
+        if "transform" in meta:
+            a, b, c, d, e, f = list(meta["transform"])[:6]
+            meta.update(shape=[height, width], transform=[a, b, c + col * a, d, e, f + row * e],
+                        batch_window=[row, col, height, width])
+        return dataclasses.replace(
+            self, classes=cut(self.classes), probabilities=cut(self.probabilities),
+            confidence=cut(self.confidence), insufficient=cut(self.insufficient),
+            field_index=cut(self.field_index), attributions=attributions, meta=meta)
+
+
+def _pixels_in(px: dict[str, Any], row: int, col: int, height: int, width: int
+               ) -> dict[str, Any]:
+    """The explained pixels inside the window, re-indexed to it (per-pixel arrays and lists
+    filtered alike)."""
+    rows, cols = np.asarray(px["rows"]), np.asarray(px["cols"])
+    keep = (rows >= row) & (rows < row + height) & (cols >= col) & (cols < col + width)
+    n = rows.shape[0]
+    out: dict[str, Any] = {}
+    for k, v in px.items():
+        if isinstance(v, np.ndarray) and v.shape[:1] == (n,):
+            out[k] = v[keep]
+        elif isinstance(v, list) and len(v) == n:
+            out[k] = [x for x, ok in zip(v, keep, strict=True) if ok]
+        else:
+            out[k] = v
+    out["rows"] = rows[keep] - row
+    out["cols"] = cols[keep] - col
+    return out

@@ -13,7 +13,6 @@ one thread each by default, so once per worker process).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
@@ -168,7 +167,7 @@ def run_tile(job: TileJob) -> dict[str, Any]:
 
     t = time.perf_counter()
     row, col, h, w = job.window
-    result = crop_result(result, row, col, h, w)
+    result = result.crop(row, col, h, w)
     inside = job.aoi.mask()[row : row + h, col : col + w]
     pixels = count_pixels(result.classes, inside, model.card.class_names)
     target = Path(job.tiles_dir) / job.tile_id
@@ -228,73 +227,6 @@ def _peak_rss_mb() -> float | None:
         return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
     except (ImportError, OSError):  # pragma: no cover - Windows
         return None
-
-
-def crop_result(result: Any, row: int, col: int, h: int, w: int) -> Any:
-    """``result`` with every (…, y, x) array cut to the window (the tile without its halo)."""
-    full = tuple(result.classes.shape[-2:])
-    if (row, col, h, w) == (0, 0, *full):
-        return result
-    changes = {}
-    for f in dataclasses.fields(result):
-        if f.name in ("meta", "fields", "totals", "model_card", "timings"):
-            continue
-        value = getattr(result, f.name)
-        cropped = _crop(value, full, row, col, h, w)
-        if cropped is not value:
-            changes[f.name] = cropped
-    attributions = changes.get("attributions", getattr(result, "attributions", None))
-    if isinstance(attributions, dict) and isinstance(attributions.get("pixels"), dict):
-        changes["attributions"] = {
-            **attributions,
-            "pixels": _crop_pixels(attributions["pixels"], row, col, h, w),
-        }
-    meta = getattr(result, "meta", None)
-    if isinstance(meta, dict) and "transform" in meta:
-        a, b, c, d, e, f_ = list(meta["transform"])[:6]
-        changes["meta"] = {
-            **meta,
-            "shape": [h, w],
-            "transform": [a, b, c + col * a, d, e, f_ + row * e],
-            "batch_window": [row, col, h, w],
-        }
-    return dataclasses.replace(result, **changes)
-
-
-def _crop_pixels(px: dict[str, Any], row: int, col: int, h: int, w: int) -> dict[str, Any]:
-    """Keep the explained pixels inside the window, re-indexed to it."""
-    rows, cols = np.asarray(px["rows"]), np.asarray(px["cols"])
-    keep = (rows >= row) & (rows < row + h) & (cols >= col) & (cols < col + w)
-    n = rows.shape[0]
-    out: dict[str, Any] = {}
-    for k, v in px.items():
-        if isinstance(v, np.ndarray) and v.shape[:1] == (n,):
-            out[k] = v[keep]
-        elif isinstance(v, list) and len(v) == n:
-            out[k] = [x for x, ok in zip(v, keep, strict=True) if ok]
-        else:
-            out[k] = v
-    out["rows"] = rows[keep] - row
-    out["cols"] = cols[keep] - col
-    return out
-
-
-def _crop(value: Any, full: tuple[int, int], row: int, col: int, h: int, w: int) -> Any:
-    import xarray as xr
-
-    if isinstance(value, xr.DataArray):
-        if "y" in value.dims and "x" in value.dims:
-            return value.isel(y=slice(row, row + h), x=slice(col, col + w))
-        return value
-    if isinstance(value, np.ndarray):
-        if value.ndim >= 2 and tuple(value.shape[-2:]) == full:
-            return value[..., row : row + h, col : col + w]
-        return value
-    if isinstance(value, dict):
-        out = {k: _crop(v, full, row, col, h, w) for k, v in value.items()}
-        changed = any(out[k] is not value[k] for k in value)
-        return out if changed else value
-    return value
 
 
 def count_pixels(classes: Any, inside: np.ndarray, class_names: Any) -> dict[str, int]:

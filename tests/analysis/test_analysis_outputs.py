@@ -152,3 +152,23 @@ def test_no_fields_at_all(cube, model):
     assert r.fields == [] and r.field_index is None
     assert r.attributions["fields"] == []
     assert r.attributions["classes"]  # explained per predicted class instead
+
+
+def test_crop_cuts_maps_evidence_and_explained_pixels(analysed):
+    """``AnalysisResult.crop``: every map and the evidence cut to the window, the explained
+    pixels inside it re-indexed, the transform moved; summaries unchanged."""
+    r0, c0, h, w = 5, 7, 20, 18
+    sub = analysed.crop(r0, c0, h, w)
+    assert analysed.crop(0, 0, *analysed.classes.shape) is analysed
+    for name in ("classes", "confidence", "insufficient"):
+        np.testing.assert_array_equal(getattr(sub, name).values,
+                                      getattr(analysed, name).values[r0:r0 + h, c0:c0 + w])
+    assert sub.probabilities.shape[1:] == (h, w)
+    assert sub.attributions["evidence"].shape == (h, w)
+    px, full = sub.attributions["pixels"], analysed.attributions["pixels"]
+    inside = ((full["rows"] >= r0) & (full["rows"] < r0 + h)
+              & (full["cols"] >= c0) & (full["cols"] < c0 + w))
+    assert len(px["rows"]) == int(inside.sum())
+    np.testing.assert_array_equal(px["rows"], full["rows"][inside] - r0)
+    assert sub.transform.c == analysed.transform.c + c0 * analysed.transform.a
+    assert sub.meta["batch_window"] == [r0, c0, h, w] and sub.fields is analysed.fields
