@@ -67,10 +67,10 @@ def scene_calls(model, path: Path, cuts: list[int], decision: DecisionPolicy) ->
             print(f"  {path.stem} DOY {cut}: {e}", file=sys.stderr)
             continue
         for row in r.fields:
-            fid = int(row["field_id"])
-            f = fields.setdefault(fid, {"field": fid, "truth": row.get("true_label"),
+            fid = int(row.field_id)
+            f = fields.setdefault(fid, {"field": fid, "truth": row.true_label,
                                         "onset": onsets.get(fid), "calls": {}})
-            f["calls"][cut] = row["call"]
+            f["calls"][cut] = row.call
     return [f for f in fields.values() if f["truth"] is not None]
 
 

@@ -94,11 +94,11 @@ def real_row(model, cube: xr.Dataset, crops: list[str], policy: DecisionPolicy) 
     rust_confident = 0
     other = given = 0
     for f in res.fields:
-        crop = crops[int(f["field_id"]) - 1]
-        call = f["call"] or "too_little_data"
+        crop = crops[int(f.field_id) - 1]
+        call = f.call or "too_little_data"
         if crop == "wheat":
             wheat[call] += 1
-            rust_confident += call == "yellow_rust" and f["confidence"] >= 0.8
+            rust_confident += call == "yellow_rust" and f.confidence >= 0.8
         else:
             other += 1
             given += call in STRESS

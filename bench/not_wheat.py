@@ -108,7 +108,7 @@ def real_rows(model, detector, npz: Path, policy) -> dict:
         res = analyse(cube, model, not_wheat=det, decision=policy, trajectory_features=None)
         per: dict = collections.defaultdict(collections.Counter)
         for f in res.fields:
-            per[crops[int(f["field_id"]) - 1]][str(f["call"])] += 1
+            per[crops[int(f.field_id) - 1]][str(f.call)] += 1
         other = [c for k, c in per.items() if k != "wheat"]
         n_other = sum(sum(c.values()) for c in other)
         given = sum(c[s] for c in other for s in STRESS)

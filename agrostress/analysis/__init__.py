@@ -23,7 +23,7 @@ INTERFACE CONTRACT (issue 6; the API and batch code against it):
         probabilities:  xarray.DataArray float32 (class, y, x), NaN where nodata
         confidence:     xarray.DataArray float32 (y, x), max probability, NaN where nodata
         insufficient:   xarray.DataArray bool (y, x)
-        fields:         list[dict] per field: field_id, call (class name or None),
+        fields:         list[FieldSummary] per field: field_id, call (class name or None),
                         confidence, class_fractions {name: share of valid pixels},
                         mean_probabilities {name: p}, valid_pixel_share, area_ha
                         (+ true_label when the cube has labels)
@@ -62,7 +62,7 @@ from agrostress.analysis.fields import (
 from agrostress.analysis.outputs import write_outputs
 from agrostress.analysis.references import request_reference
 from agrostress.analysis.result import FORMAT, AnalysisResult
-from agrostress.analysis.summaries import field_summaries, pretty_name
+from agrostress.analysis.summaries import FieldSummary, field_summaries, pretty_name
 
 __all__ = [
     "DEMO_SEED",
@@ -72,6 +72,7 @@ __all__ = [
     "TRAJECTORY_FEATURES",
     "AnalysisResult",
     "DemoReport",
+    "FieldSummary",
     "analyse",
     "demo_scene",
     "field_summaries",

@@ -157,13 +157,13 @@ def run_demo(
     timings["total"] = time.perf_counter() - t0
     rows = [
         {
-            "field_id": f["field_id"],
-            "true_label": f.get("true_label"),
-            "call": f["call"],
-            "confidence": f["confidence"],
-            "valid_pixel_share": f["valid_pixel_share"],
-            "area_ha": f["area_ha"],
-            "correct": bool(f.get("true_label") and f["call"] == f.get("true_label")),
+            "field_id": f.field_id,
+            "true_label": f.true_label,
+            "call": f.call,
+            "confidence": f.confidence,
+            "valid_pixel_share": f.valid_pixel_share,
+            "area_ha": f.area_ha,
+            "correct": bool(f.true_label and f.call == f.true_label),
         }
         for f in result.fields
     ]

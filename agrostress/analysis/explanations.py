@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from agrostress.analysis.sampling import Candidates
+from agrostress.analysis.summaries import FieldSummary
 from agrostress.cube import NODATA
 from agrostress.explain import (
     BASELINE,
@@ -26,7 +27,7 @@ REFINE_ROUNDS = 2  # IG completeness: re-integrate missed pixels with 4×, then 
 
 
 def explain_candidates(model: Any, cand: Candidates | None, cfg: ExplainConfig, field_ids: list[Any],
-             field_rows: list[dict[str, Any]], proba: np.ndarray, classes: np.ndarray,
+             field_rows: list[FieldSummary], proba: np.ndarray, classes: np.ndarray,
              names: list[str], dates: list[str], n_fields: int,
              class_shift: np.ndarray | None) -> dict[str, Any]:
     f = explained_module(model.module, float64=cfg.float64, temperature=model.temperature,
@@ -47,7 +48,7 @@ def explain_candidates(model: Any, cand: Candidates | None, cfg: ExplainConfig, 
         x = np.moveaxis(x, -1, 2) if model.context else x
         groups, rows, cols = cand.group, cand.rows, cand.cols
     if n_fields:  # explain toward the field's call (its leading class when too little data)
-        lead = [names.index(r["leading_class"]) if r["leading_class"] else 0 for r in field_rows]
+        lead = [names.index(r.leading_class) if r.leading_class else 0 for r in field_rows]
         target = np.asarray(lead, dtype=np.int64)[groups] if groups.size else groups
     else:
         target = groups.copy()
@@ -88,10 +89,10 @@ def explain_candidates(model: Any, cand: Candidates | None, cfg: ExplainConfig, 
             if counts[i] == 0:
                 continue
             out_fields.append({
-                "field_id": r["field_id"],
-                "target": r["leading_class"],
-                "call": r["call"],
-                "true_label": r.get("true_label"),
+                "field_id": r.field_id,
+                "target": r.leading_class,
+                "call": r.call,
+                "true_label": r.true_label,
                 "pixels": int(counts[i]),
                 "heatmap": means[i],
                 "summary": heatmap_summary(means[i], doys, feats),

@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
+from agrostress.analysis.summaries import FieldSummary
 from agrostress.analysis.timeline import FieldTimeline
 
 FORMAT = "agrostress-analysis/1"
@@ -23,7 +24,7 @@ class AnalysisResult:
     probabilities: xr.DataArray
     confidence: xr.DataArray
     insufficient: xr.DataArray
-    fields: list[dict[str, Any]]
+    fields: list[FieldSummary]
     totals: dict[str, Any]
     attributions: dict[str, Any] | None
     model_card: dict[str, Any]

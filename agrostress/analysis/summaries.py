@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,36 @@ from agrostress.cube import (
     UNCERTAIN_CODE,
 )
 from agrostress.decision import DecisionPolicy
+
+
+@dataclass
+class FieldSummary:
+    """One field's answer: its call (a class, "uncertain", "too_early", "not_wheat" or None
+    for too little data), the confidence of a stress call, class fractions (shares of its
+    pixels with an answer) and mean probabilities (over its valid wheat pixels), its valid
+    share, area and pixel counts, the arg-max class even when it abstains, and — when known —
+    its true label and polygon area."""
+
+    field_id: Any
+    call: str | None
+    confidence: float | None
+    class_fractions: dict[str, float | None]
+    mean_probabilities: dict[str, float | None]
+    valid_pixel_share: float
+    area_ha: float
+    pixels: int
+    valid_pixels: int
+    leading_class: str | None
+    true_label: str | None = None
+    polygon_area_ha: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``summary.json``, the API): the optional facts only when known."""
+        d = asdict(self)
+        for k in ("true_label", "polygon_area_ha"):
+            if d[k] is None:
+                del d[k]
+        return d
 
 
 def pretty_name(name: str) -> str:
@@ -60,7 +91,7 @@ def field_summaries(
     gdf: Any,
     decision: DecisionPolicy,
     in_season: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[FieldSummary]:
     """Per field: the call (a class, "uncertain", "too_early", "not_wheat" or None for too
     little data), its confidence, class fractions and mean probabilities.
 
@@ -102,7 +133,7 @@ def field_summaries(
             poly_ha = (gdf.geometry.area / 1e4).to_numpy() if not gdf.crs.is_geographic else None
         except Exception:  # pragma: no cover - unusual CRS units
             poly_ha = None
-    rows: list[dict[str, Any]] = []
+    rows: list[FieldSummary] = []
     for i, fid in enumerate(field_ids, start=1):
         nv = int(nval[i])
         share = nv / npx[i] if npx[i] else 0.0
@@ -118,35 +149,35 @@ def field_summaries(
             call = field_call(mean_p, unsure_share, early_share, names, decision, in_season)
         else:
             call = None
-        row: dict[str, Any] = {
-            "field_id": fid,
-            "call": call,
-            "confidence": float(mean_p[best]) if called and call != NOT_WHEAT else None,
-            "class_fractions": {
+        true_label = None
+        if truth is not None and truth[:, i].sum() > 0:
+            true_label = names[int(np.argmax(truth[:, i]))]
+        elif gdf is not None and "class_name" in gdf.columns:
+            v = gdf["class_name"].iloc[i - 1]
+            if isinstance(v, str) and v in names:
+                true_label = v
+        rows.append(FieldSummary(
+            field_id=fid,
+            call=call,
+            confidence=float(mean_p[best]) if called and call != NOT_WHEAT else None,
+            class_fractions={
                 **{nm: (float(cls_counts[k, i] / nall) if nv else None)
                    for k, nm in enumerate(names)},
                 UNCERTAIN: float(n_unsure[i] / nall) if nv else None,
                 TOO_EARLY: float(n_early[i] / nall) if nv else None,
                 NOT_WHEAT: float(n_other[i] / nall) if nall else 0.0,
             },
-            "mean_probabilities": {
+            mean_probabilities={
                 nm: (float(mean_p[k]) if nv else None) for k, nm in enumerate(names)
             },
-            "valid_pixel_share": float(share),
-            "area_ha": float(npx[i] * area_m2 / 1e4),
-            "pixels": int(npx[i]),
-            "valid_pixels": nv,
-            "leading_class": names[best] if best is not None else None,
-        }
-        if truth is not None and truth[:, i].sum() > 0:
-            row["true_label"] = names[int(np.argmax(truth[:, i]))]
-        elif gdf is not None and "class_name" in gdf.columns:
-            v = gdf["class_name"].iloc[i - 1]
-            if isinstance(v, str) and v in names:
-                row["true_label"] = v
-        if poly_ha is not None:
-            row["polygon_area_ha"] = float(poly_ha[i - 1])
-        rows.append(row)
+            valid_pixel_share=float(share),
+            area_ha=float(npx[i] * area_m2 / 1e4),
+            pixels=int(npx[i]),
+            valid_pixels=nv,
+            leading_class=names[best] if best is not None else None,
+            true_label=true_label,
+            polygon_area_ha=None if poly_ha is None else float(poly_ha[i - 1]),
+        ))
     return rows
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from agrostress.analysis.sampling import Candidates
-from agrostress.analysis.summaries import field_call
+from agrostress.analysis.summaries import FieldSummary, field_call
 from agrostress.cube import TOO_EARLY_CODE, UNCERTAIN_CODE
 from agrostress.decision import DecisionPolicy, abstentions, apply_priors
 from agrostress.preprocess.season import SeasonCut
@@ -56,7 +56,7 @@ def call_since(calls: list[str | None], dates: list[str], classes: list[str]) ->
 
 
 def field_timelines(model: Any, cand: Candidates, field_ids: list[Any],
-                    field_rows: list[dict[str, Any]], names: list[str], grid_dates: list[str],
+                    field_rows: list[FieldSummary], names: list[str], grid_dates: list[str],
                     season: SeasonCut, decision: DecisionPolicy,
                     trained: dict[str, float]) -> list[FieldTimeline]:
     """Time lines of every field with a call (see the module docstring)."""
@@ -72,7 +72,7 @@ def field_timelines(model: Any, cand: Candidates, field_ids: list[Any],
         dates, dd, calls = [], [], []
         probs: dict[str, list[float]] = {n: [] for n in names}
         members = np.flatnonzero(cand.group == i) if per_step else np.zeros(0, int)
-        if members.size and row["call"] is not None:
+        if members.size and row.call is not None:
             n = len(members)
             for k, (p, codes) in zip(past, per_step, strict=True):
                 mean_p = p[:, members].mean(axis=1)
@@ -86,9 +86,9 @@ def field_timelines(model: Any, cand: Candidates, field_ids: list[Any],
                     probs[nm].append(float(mean_p[j]))
         dates.append(season.as_of.isoformat())
         dd.append(float(season.horizon_doy))
-        calls.append(row["call"])
+        calls.append(row.call)
         for nm in names:
-            v = (row.get("mean_probabilities") or {}).get(nm)
+            v = row.mean_probabilities.get(nm)
             probs[nm].append(float(v) if v is not None else float("nan"))
         out.append(FieldTimeline(fid, dates, dd, calls, probs, call_since(calls, dates, names)))
     return out

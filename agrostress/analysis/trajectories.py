@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from agrostress.analysis.summaries import pretty_name
+from agrostress.analysis.summaries import FieldSummary, pretty_name
 from agrostress.preprocess import FeatureSpec
 
 
 def field_trajectories(spec: FeatureSpec, doys: np.ndarray, dates: list[str], field_ids: list[Any],
-                  field_rows: list[dict[str, Any]], t_sum: np.ndarray, t_sq: np.ndarray,
+                  field_rows: list[FieldSummary], t_sum: np.ndarray, t_sq: np.ndarray,
                   t_cnt: np.ndarray,
                   c_sum: np.ndarray, c_sq: np.ndarray, c_cnt: np.ndarray,
                   names: list[str]) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def field_trajectories(spec: FeatureSpec, doys: np.ndarray, dates: list[str], fi
         fields_out[str(fid)] = series(t_sum[i], t_cnt[i])
     pooled: dict[str, Any] = {}
     for k, nm in enumerate(names):
-        members = [i for i, r in enumerate(field_rows, start=1) if r["call"] == nm]
+        members = [i for i, r in enumerate(field_rows, start=1) if r.call == nm]
         n = float(t_cnt[members].sum()) if members else 0.0
         if n > 0:
             s_, q_ = t_sum[members].sum(axis=0), t_sq[members].sum(axis=0)

@@ -157,7 +157,7 @@ def summarise_pixels(
         decision or DecisionPolicy(),
         in_season=in_season,
     )
-    return rows[0]
+    return rows[0].to_dict()
 
 
 def _num(v: Any, default: float = float("nan")) -> float:

@@ -93,7 +93,7 @@ def stress_map_png(path: str | Path, result: Any, *, title: str | None = None) -
                 if n_fields <= 60:
                     r, c = np.nonzero(m)
                     k = np.argmin((r - r.mean()) ** 2 + (c - c.mean()) ** 2)
-                    ax.text(xs[c[k]], ys[r[k]], str(result.fields[i - 1]["field_id"]),
+                    ax.text(xs[c[k]], ys[r[k]], str(result.fields[i - 1].field_id),
                             ha="center", va="center", fontsize=8, weight="bold",
                             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
                                   "alpha": 0.75})
@@ -220,7 +220,7 @@ def trajectories_png(path: str | Path, result: Any, *, max_fields: int = 30) -> 
     feats, dates = traj["features"], traj["dates"]
     ref_name = traj.get("reference_class", "healthy")
     ref = traj["references"].get(ref_name)
-    rows_by_id = {str(r["field_id"]): r for r in result.fields}
+    rows_by_id = {str(r.field_id): r for r in result.fields}
     fig, axes = plt.subplots(len(feats), 1, figsize=(9, 2.7 * len(feats) + 1), dpi=DPI,
                              sharex=True, squeeze=False)
     t = np.arange(len(dates))
@@ -236,8 +236,8 @@ def trajectories_png(path: str | Path, result: Any, *, max_fields: int = 30) -> 
         for fid, series in traj["fields"].items():
             if series is None or shown >= max_fields:
                 continue
-            row = rows_by_id.get(fid, {})
-            call = row.get("call") or row.get("leading_class")
+            row = rows_by_id.get(fid)
+            call = None if row is None else row.call or row.leading_class
             colour = CLASS_COLOURS.get(call, "#7f7f7f")
             ax.plot(t, series[feat], color=colour, lw=1.1, alpha=0.9)
             ax.annotate(fid, (t[-1], series[feat][-1]), xytext=(3, 0), textcoords="offset points",

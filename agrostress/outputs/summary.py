@@ -61,10 +61,11 @@ def summary_dict(result: Any) -> dict[str, Any]:
 
 
 def field_entries(result: Any) -> list[dict[str, Any]]:
-    """The field summaries, each with its time line and ``call_since`` when there are any."""
+    """The field summaries as JSON objects, each with its time line and ``call_since`` when
+    there are any."""
     if not result.timelines:
-        return result.fields
-    return [{**row, "call_since": t.call_since, "timeline": t.to_dict()}
+        return [row.to_dict() for row in result.fields]
+    return [{**row.to_dict(), "call_since": t.call_since, "timeline": t.to_dict()}
             for row, t in zip(result.fields, result.timelines, strict=True)]
 
 

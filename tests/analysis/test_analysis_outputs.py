@@ -33,17 +33,17 @@ def test_result_shapes_and_contract(analysed, cube):
 
 def test_field_summary_and_totals(analysed, cube, fields_gdf):
     r = analysed
-    assert [f["field_id"] for f in r.fields] == sorted(fields_gdf["field_id"].tolist())
+    assert [f.field_id for f in r.fields] == sorted(fields_gdf["field_id"].tolist())
     truth = dict(zip(fields_gdf["field_id"], fields_gdf["class_name"], strict=True))
     for f in r.fields:
-        assert f["true_label"] == truth[f["field_id"]]
-        assert f["call"] in CLASS_NAMES
-        assert 1 / 3 <= f["confidence"] <= 1
-        assert abs(sum(f["class_fractions"].values()) - 1) < 1e-9
-        assert abs(sum(f["mean_probabilities"].values()) - 1) < 1e-5
-        assert 0 < f["valid_pixel_share"] <= 1
-        pixels = int((cube["field_id"].values == f["field_id"]).sum())
-        assert f["pixels"] == pixels and abs(f["area_ha"] - pixels * 100 / 1e4) < 1e-9
+        assert f.true_label == truth[f.field_id]
+        assert f.call in CLASS_NAMES
+        assert 1 / 3 <= f.confidence <= 1
+        assert abs(sum(f.class_fractions.values()) - 1) < 1e-9
+        assert abs(sum(f.mean_probabilities.values()) - 1) < 1e-5
+        assert 0 < f.valid_pixel_share <= 1
+        pixels = int((cube["field_id"].values == f.field_id).sum())
+        assert f.pixels == pixels and abs(f.area_ha - pixels * 100 / 1e4) < 1e-9
     ha = r.totals["hectares"]
     assert abs(ha["total"] - cube.sizes["y"] * cube.sizes["x"] * 100 / 1e4) < 1e-9
     assert abs(sum(ha[n] for n in CLASS_NAMES) + ha["uncertain"] + ha["nodata"]
@@ -82,7 +82,7 @@ def test_files_match_the_result(written, analysed):
         np.testing.assert_array_equal(src.read(1), analysed.probabilities.values[0])
     summary = json.loads(paths["summary"].read_text())
     assert summary["format"].startswith("agrostress-analysis")
-    assert [f["call"] for f in summary["fields"]] == [f["call"] for f in analysed.fields]
+    assert [f["call"] for f in summary["fields"]] == [f.call for f in analysed.fields]
     assert summary["explanations"]["completeness"]["passed"] is True
     att = json.loads(paths["attributions"].read_text())
     T, F = len(att["dates"]), len(att["features"])
@@ -118,10 +118,10 @@ def test_nodata_where_data_is_insufficient(cube, model):
     assert r.totals["hectares"]["nodata"] >= 12 * 40 * 100 / 1e4
     fid = cube["field_id"].values
     for f in r.fields:
-        in_block = (fid[:12] == f["field_id"]).sum() / (fid == f["field_id"]).sum()
-        assert f["valid_pixel_share"] <= 1 - in_block + 1e-9
-        if f["valid_pixel_share"] < 0.25:
-            assert f["call"] is None and f["confidence"] is None
+        in_block = (fid[:12] == f.field_id).sum() / (fid == f.field_id).sum()
+        assert f.valid_pixel_share <= 1 - in_block + 1e-9
+        if f.valid_pixel_share < 0.25:
+            assert f.call is None and f.confidence is None
 
 
 def test_fully_cloudy_tile_is_nodata_not_an_error(cube, model):
@@ -135,16 +135,16 @@ def test_fields_from_polygons_in_another_crs(cube, model, fields_gdf, analysed):
     gdf = fields_gdf[["field_id", "geometry"]].to_crs("EPSG:4326")
     r = analyse(cube, model, fields=gdf, trajectory_features=None)
     assert r.meta["field_source"] == "polygons"
-    assert [f["field_id"] for f in r.fields] == fields_gdf["field_id"].tolist()
+    assert [f.field_id for f in r.fields] == fields_gdf["field_id"].tolist()
     same = r.field_index.values == np.where(cube["field_id"].values > 0,
                                            cube["field_id"].values, 0)
     assert same.mean() > 0.95  # rasterised polygons ≈ the simulator's field raster
-    by_id = {f["field_id"]: f for f in analysed.fields}
+    by_id = {f.field_id: f for f in analysed.fields}
     for f in r.fields:
-        assert f["true_label"] == by_id[f["field_id"]]["true_label"]
-        area = float(fields_gdf.set_index("field_id").loc[f["field_id"], "area_ha"])
-        assert abs(f["polygon_area_ha"] - area) < 1e-6 * area  # measured in the cube's CRS
-        assert abs(f["area_ha"] - by_id[f["field_id"]]["area_ha"]) < 0.2 * f["area_ha"]
+        assert f.true_label == by_id[f.field_id].true_label
+        area = float(fields_gdf.set_index("field_id").loc[f.field_id, "area_ha"])
+        assert abs(f.polygon_area_ha - area) < 1e-6 * area  # measured in the cube's CRS
+        assert abs(f.area_ha - by_id[f.field_id].area_ha) < 0.2 * f.area_ha
 
 
 def test_no_fields_at_all(cube, model):

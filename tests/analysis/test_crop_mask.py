@@ -68,14 +68,14 @@ def test_pixels_outside_wheat_parcels_get_no_wheat_class(cube, model, parcels):
     assert (cls[wheat] != NOT_WHEAT_CODE).all()
     assert np.isnan(np.asarray(res.probabilities.values)[:, ~wheat]).all()
     assert np.isnan(np.asarray(res.confidence.values)[~wheat]).all()
-    calls = {f["field_id"]: f["call"] for f in res.fields}
+    calls = {f.field_id: f.call for f in res.fields}
     for fid, crop in zip(parcels["field_id"], parcels["CODE_CULTU"], strict=True):
         if sel.is_wheat(gpd.GeoDataFrame({"CODE_CULTU": [crop]}))[0]:
             assert calls[fid] != NOT_WHEAT
         else:
             assert calls[fid] == NOT_WHEAT
-    row = next(f for f in res.fields if f["call"] == NOT_WHEAT)
-    assert row["class_fractions"][NOT_WHEAT] == 1.0 and row["confidence"] is None
+    row = next(f for f in res.fields if f.call == NOT_WHEAT)
+    assert row.class_fractions[NOT_WHEAT] == 1.0 and row.confidence is None
     assert res.totals["pixels"][NOT_WHEAT] == int((~wheat).sum())
     assert res.meta["wheat_mask"]["column"] == "CODE_CULTU"
 

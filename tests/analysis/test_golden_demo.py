@@ -32,10 +32,10 @@ def demo_answers(out: Path) -> dict[str, Any]:
     r = report.result
     classes, counts = np.unique(r.classes.values, return_counts=True)
     return {
-        "fields": [{"field_id": f["field_id"], "call": f["call"],
-                    "leading_class": f["leading_class"],
-                    "confidence": round(f["confidence"], 4),
-                    "class_fractions": {k: round(v, 4) for k, v in f["class_fractions"].items()}}
+        "fields": [{"field_id": f.field_id, "call": f.call,
+                    "leading_class": f.leading_class,
+                    "confidence": round(f.confidence, 4),
+                    "class_fractions": {k: round(v, 4) for k, v in f.class_fractions.items()}}
                    for f in r.fields],
         "class_pixels": {str(int(c)): int(n) for c, n in zip(classes, counts, strict=True)},
         "reference": {k: r.meta["reference"][k] for k in ("source", "pixels", "fields")},

@@ -32,7 +32,7 @@ def test_scene_reference_from_the_fields(cube, reference_model):
 def test_a_field_alone_uses_the_builtin_reference(cube, fields_gdf, reference_model):
     res = analyse(cube, reference_model, fields=fields_gdf.iloc[:1], trajectory_features=None)
     assert res.meta["reference"]["source"] == "built-in"
-    assert len(res.fields) == 1 and res.fields[0]["call"] is not None
+    assert len(res.fields) == 1 and res.fields[0].call is not None
 
 
 def test_reference_does_not_depend_on_tiling(cube, reference_model):
@@ -78,10 +78,10 @@ def test_uncertain_pixels_and_fields(unsure):
     valid = classes != NODATA
     assert (classes[valid] == UNCERTAIN_CODE).all() and valid.any()
     assert unsure.totals["pixels"]["uncertain"] == int(valid.sum())
-    called = [f for f in unsure.fields if f["call"] is not None]
-    assert called and all(f["call"] == "uncertain" for f in called)
-    assert all(f["leading_class"] in unsure.class_names for f in called)
-    assert all(f["class_fractions"]["uncertain"] == pytest.approx(1.0) for f in called)
+    called = [f for f in unsure.fields if f.call is not None]
+    assert called and all(f.call == "uncertain" for f in called)
+    assert all(f.leading_class in unsure.class_names for f in called)
+    assert all(f.class_fractions["uncertain"] == pytest.approx(1.0) for f in called)
 
 
 def test_uncertain_in_every_output(unsure, tmp_path):

@@ -81,6 +81,14 @@ def fake_timeline(call: str | None, as_of: str) -> dict[str, Any]:
             "calls": calls, "probabilities": p}
 
 
+class FakeField(dict):
+    """A made-up field answer: already the JSON object the core's ``FieldSummary.to_dict``
+    gives (with the fake's time line in it)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self)
+
+
 def fake_analyse(cube: Any, model: Any, *, fields: Any, explain: bool, method: str,
                  progress: Any = None, as_of: Any = None) -> Any:
     aoi = cube.aoi
@@ -94,7 +102,7 @@ def fake_analyse(cube: Any, model: Any, *, fields: Any, explain: bool, method: s
         counts = np.bincount(vals, minlength=3)[:3] if vals.size else np.zeros(3)
         fractions = counts / counts.sum() if counts.sum() else np.full(3, np.nan)
         call = int(np.argmax(counts)) if counts.sum() else None
-        out_fields.append({
+        out_fields.append(FakeField({
             "field_id": int(fid),
             "call": CLASSES[call] if call is not None else None,
             "confidence": float(fractions[call]) if call is not None else float("nan"),
@@ -102,7 +110,7 @@ def fake_analyse(cube: Any, model: Any, *, fields: Any, explain: bool, method: s
             "mean_probabilities": dict(zip(CLASSES, map(float, fractions), strict=True)),
             "valid_pixel_share": 1.0 if vals.size else 0.0,
             "area_ha": float(geom.area / 1e4),
-        })
+        }))
         if as_of is not None and out_fields[-1]["call"] is not None:
             out_fields[-1]["timeline"] = fake_timeline(out_fields[-1]["call"], str(as_of))
             out_fields[-1]["call_since"] = str(as_of)

@@ -41,7 +41,8 @@ def test_as_of_call_equals_the_library_call_of_that_date(
     cube = fetch_cube("simulated", geom, START, AS_OF, cache_dir=settings.cache_dir,
                       settings=settings, max_area_km2=None, aoi_crs="EPSG:4326")
     gdf = gpd.GeoDataFrame({"field_id": [1]}, geometry=[geom], crs="EPSG:4326")
-    (want,) = analyse(cube, load(tiny_model_dir), fields=gdf, as_of=AS_OF).fields
+    (want,) = [f.to_dict() for f in
+               analyse(cube, load(tiny_model_dir), fields=gdf, as_of=AS_OF).fields]
     (got,) = a["result"]["fields"]
     assert got["call"] == want["call"]
     for k, v in want["mean_probabilities"].items():

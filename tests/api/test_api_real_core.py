@@ -46,7 +46,7 @@ def library_answer(fields: dict[str, Any], settings: Settings, model_dir: Path) 
     cube = fetch_cube("simulated", geom, START, END, cache_dir=settings.cache_dir,
                       settings=settings, max_area_km2=None, aoi_crs="EPSG:4326")
     gdf = gpd.GeoDataFrame({"field_id": [1]}, geometry=[geom], crs="EPSG:4326")
-    return analyse(cube, load(model_dir), fields=gdf).fields
+    return [f.to_dict() for f in analyse(cube, load(model_dir), fields=gdf).fields]
 
 
 def same_field(got: dict[str, Any], want: dict[str, Any]) -> None:

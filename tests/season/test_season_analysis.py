@@ -29,7 +29,7 @@ def test_nothing_after_the_as_of_date_reaches_the_call(season_scene, season_mode
     b = analyse(other, season_model, as_of=AS_OF)
     np.testing.assert_array_equal(a.classes.values, b.classes.values)
     np.testing.assert_array_equal(a.probabilities.values, b.probabilities.values)
-    assert [r["call"] for r in a.fields] == [r["call"] for r in b.fields]
+    assert [r.call for r in a.fields] == [r.call for r in b.fields]
     assert a.meta["season"]["partial"] and a.meta["season"]["masked"]
     assert a.meta["season"]["last_acquisition"] <= AS_OF
     full_a, full_b = analyse(cube, season_model), analyse(other, season_model)
@@ -42,13 +42,13 @@ def test_time_line_ends_with_the_call_and_never_passes_the_date(season_scene, se
     assert r.timelines is not None and len(r.timelines) == len(r.fields)
     for tl, row in zip(r.timelines, r.fields, strict=True):
         assert tl.dates[-1] == AS_OF and all(d <= AS_OF for d in tl.dates)
-        assert tl.calls[-1] == row["call"]
+        assert tl.calls[-1] == row.call
         assert len(tl.dates) > 3 and tl.doys == sorted(tl.doys)
         assert all(abs(sum(tl.probabilities[n][k] for n in tl.probabilities) - 1) < 1e-4
                    for k in range(len(tl.dates)) if tl.calls[k] is not None)
         if tl.call_since is not None:
             k = tl.dates.index(tl.call_since)
-            assert set(tl.calls[k:]) == {row["call"]}
+            assert set(tl.calls[k:]) == {row.call}
 
 
 def test_cli_predict_as_of(season_scene, season_model_dir, tmp_path):
