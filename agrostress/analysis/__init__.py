@@ -53,6 +53,7 @@ from agrostress.analysis.demo import (
     run_demo,
     write_sample_scene,
 )
+from agrostress.analysis.explanations import Attributions, ExplainedPixels
 from agrostress.analysis.fields import (
     grid_transform,
     prepare_fields,
@@ -71,7 +72,9 @@ __all__ = [
     "SAMPLE_SCENE",
     "TRAJECTORY_FEATURES",
     "AnalysisResult",
+    "Attributions",
     "DemoReport",
+    "ExplainedPixels",
     "FieldSummary",
     "analyse",
     "demo_scene",

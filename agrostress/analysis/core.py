@@ -3,6 +3,7 @@ per field and optionally explains."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
@@ -366,15 +367,16 @@ def analyse(
         cfg = ExplainConfig(**{**cfg.__dict__, "method": method, "seed": seed})
         shift = None if not decision.priors else np.log(
             np.array([decision.priors[n] / trained[n] for n in names]))
-        attributions = explain_candidates(
+        found = explain_candidates(
             model, cand, cfg, field_ids, field_rows, proba, classes, names, dates, n_fields,
             shift,
         )
-        for key in ("evidence", "evidence_rust_vs_n"):
-            attributions[key] = da(attributions[key], ("y", "x"), key)
-        px = attributions["pixels"]
-        px["x"] = coords["x"][px["cols"]]
-        px["y"] = coords["y"][px["rows"]]
+        px = found.pixels
+        attributions = dataclasses.replace(
+            found,
+            evidence=da(found.evidence, ("y", "x"), "evidence"),
+            evidence_rust_vs_n=da(found.evidence_rust_vs_n, ("y", "x"), "evidence_rust_vs_n"),
+            pixels=dataclasses.replace(px, x=coords["x"][px.cols], y=coords["y"][px.rows]))
         clock["explain"] = time.perf_counter() - tic
         if progress:
             progress(total_steps, total_steps)

@@ -3,6 +3,7 @@ aggregated per field and class, with the completeness check."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,78 @@ from agrostress.explain import (
 REFINE_ROUNDS = 2  # IG completeness: re-integrate missed pixels with 4×, then 16× the steps
 
 
+@dataclass
+class ExplainedPixels:
+    """The explained pixels: grid row/column, group (field position or class), target class,
+    field id (with fields), attributions (N, T, F) and, once placed, map coordinates."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    group: np.ndarray
+    target: np.ndarray
+    field_id: list[Any] | None
+    attributions: np.ndarray
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(len(self.target))
+
+    def within(self, row: int, col: int, height: int, width: int) -> ExplainedPixels:
+        """The pixels inside a window of the grid, re-indexed to it."""
+        keep = ((self.rows >= row) & (self.rows < row + height)
+                & (self.cols >= col) & (self.cols < col + width))
+        return ExplainedPixels(
+            rows=self.rows[keep] - row, cols=self.cols[keep] - col, group=self.group[keep],
+            target=self.target[keep],
+            field_id=None if self.field_id is None
+            else [v for v, ok in zip(self.field_id, keep, strict=True) if ok],
+            attributions=self.attributions[keep],
+            x=None if self.x is None else self.x[keep],
+            y=None if self.y is None else self.y[keep])
+
+
+@dataclass
+class Attributions:
+    """What the explanations found: the method and its completeness check, heatmaps
+    ([time step][feature], Δ probability) per field and per class (JSON-ready dicts), the
+    baseline, the explained pixels and the two evidence maps (y, x)."""
+
+    method: str
+    target: str
+    doys: list[int]
+    dates: list[str]
+    features: list[str]
+    fields: list[dict[str, Any]]
+    classes: dict[str, dict[str, Any]]
+    completeness: dict[str, Any]
+    baseline_probabilities: dict[str, float]
+    config: dict[str, Any]
+    pixels: ExplainedPixels
+    evidence: Any  # (y, x): numpy from the explainer, a DataArray in an AnalysisResult
+    evidence_rust_vs_n: Any
+    spatial_model: bool
+    baseline: str = BASELINE
+    output: str = "probability of the target class (calibrated, under the priors)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The aggregated JSON form (``attributions.json``): no per-pixel arrays, no maps."""
+        return {
+            "method": self.method, "baseline": self.baseline, "output": self.output,
+            "target": self.target, "doys": self.doys, "dates": self.dates,
+            "features": self.features, "fields": self.fields, "classes": self.classes,
+            "completeness": self.completeness,
+            "baseline_probabilities": self.baseline_probabilities, "config": self.config,
+            "spatial_model": self.spatial_model,
+            "heatmap_layout": "[time step][feature]: dates × features, Δ probability",
+            "explained_pixels": len(self.pixels),
+        }
+
+
 def explain_candidates(model: Any, cand: Candidates | None, cfg: ExplainConfig, field_ids: list[Any],
              field_rows: list[FieldSummary], proba: np.ndarray, classes: np.ndarray,
              names: list[str], dates: list[str], n_fields: int,
-             class_shift: np.ndarray | None) -> dict[str, Any]:
+             class_shift: np.ndarray | None) -> Attributions:
     f = explained_module(model.module, float64=cfg.float64, temperature=model.temperature,
                          class_shift=class_shift)
     doys = [int(d) for d in model.grid.doys]
@@ -104,25 +173,22 @@ def explain_candidates(model: Any, cand: Candidates | None, cfg: ExplainConfig, 
              "summary": heatmap_summary(cmeans[k], doys, feats)}
         for k, nm in enumerate(names) if ccounts[k] > 0
     }
-    return {
-        "method": cfg.method,
-        "baseline": BASELINE,
-        "output": "probability of the target class (calibrated, under the priors)",
-        "target": "the field's call (leading class)" if n_fields else "the pixel's predicted class",
-        "doys": doys,
-        "dates": dates,
-        "features": feats,
-        "fields": out_fields,
-        "classes": out_classes,
-        "completeness": comp,
-        "baseline_probabilities": {nm: float(base_p[k]) for k, nm in enumerate(names)},
-        "config": {k: v for k, v in cfg.__dict__.items()},
-        "pixels": {
-            "rows": rows, "cols": cols, "group": groups, "target": target,
-            "field_id": [field_ids[g] for g in groups] if n_fields else None,
-            "attributions": attr,
-        },
-        "evidence": evidence,
-        "evidence_rust_vs_n": contrast,
-        "spatial_model": bool(model.context),
-    }
+    return Attributions(
+        method=cfg.method,
+        target="the field's call (leading class)" if n_fields else "the pixel's predicted class",
+        doys=doys,
+        dates=dates,
+        features=feats,
+        fields=out_fields,
+        classes=out_classes,
+        completeness=comp,
+        baseline_probabilities={nm: float(base_p[k]) for k, nm in enumerate(names)},
+        config=dict(cfg.__dict__),
+        pixels=ExplainedPixels(
+            rows=rows, cols=cols, group=groups, target=target,
+            field_id=[field_ids[g] for g in groups] if n_fields else None,
+            attributions=attr),
+        evidence=evidence,
+        evidence_rust_vs_n=contrast,
+        spatial_model=bool(model.context),
+    )

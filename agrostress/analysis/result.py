@@ -6,10 +6,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import xarray as xr
 from affine import Affine
 
+from agrostress.analysis.explanations import Attributions
 from agrostress.analysis.summaries import FieldSummary
 from agrostress.analysis.timeline import FieldTimeline
 
@@ -26,7 +26,7 @@ class AnalysisResult:
     insufficient: xr.DataArray
     fields: list[FieldSummary]
     totals: dict[str, Any]
-    attributions: dict[str, Any] | None
+    attributions: Attributions | None
     model_card: dict[str, Any]
     # additions
     field_index: xr.DataArray | None = None
@@ -75,14 +75,10 @@ class AnalysisResult:
 
         attributions = self.attributions
         if attributions is not None:
-            attributions = {
-                **attributions,
-                **{k: cut(v) for k, v in attributions.items()
-                   if isinstance(v, xr.DataArray) and {"y", "x"} <= set(v.dims)},
-            }
-            if isinstance(attributions.get("pixels"), dict):
-                attributions["pixels"] = _pixels_in(attributions["pixels"], row, col, height,
-                                                    width)
+            attributions = dataclasses.replace(
+                attributions, evidence=cut(attributions.evidence),
+                evidence_rust_vs_n=cut(attributions.evidence_rust_vs_n),
+                pixels=attributions.pixels.within(row, col, height, width))
         meta = dict(self.meta)
         if "transform" in meta:
             a, b, c, d, e, f = list(meta["transform"])[:6]
@@ -93,22 +89,3 @@ class AnalysisResult:
             confidence=cut(self.confidence), insufficient=cut(self.insufficient),
             field_index=cut(self.field_index), attributions=attributions, meta=meta)
 
-
-def _pixels_in(px: dict[str, Any], row: int, col: int, height: int, width: int
-               ) -> dict[str, Any]:
-    """The explained pixels inside the window, re-indexed to it (per-pixel arrays and lists
-    filtered alike)."""
-    rows, cols = np.asarray(px["rows"]), np.asarray(px["cols"])
-    keep = (rows >= row) & (rows < row + height) & (cols >= col) & (cols < col + width)
-    n = rows.shape[0]
-    out: dict[str, Any] = {}
-    for k, v in px.items():
-        if isinstance(v, np.ndarray) and v.shape[:1] == (n,):
-            out[k] = v[keep]
-        elif isinstance(v, list) and len(v) == n:
-            out[k] = [x for x, ok in zip(v, keep, strict=True) if ok]
-        else:
-            out[k] = v
-    out["rows"] = rows[keep] - row
-    out["cols"] = cols[keep] - col
-    return out

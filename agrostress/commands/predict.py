@@ -140,7 +140,7 @@ def print_paths(paths: dict[str, Path], result: Any) -> None:
                   + (f"not wheat {t['not_wheat']:.1f} ha, " if t.get("not_wheat") else "")
                   + f"no data {t['nodata']:.1f} ha of {t['total']:.1f} ha")
     if result.attributions:
-        c = result.attributions["completeness"]
+        c = result.attributions.completeness
         if c.get("passed") is not None:
             console.print(
                 f"IG completeness: max |Σ attributions − Δp| = {c['max_abs_delta']:.2e} over "

@@ -128,17 +128,17 @@ def write_all(result: Any, out_dir: Path, *, overwrite: bool = True,
             write_json(tmp / ARTEFACTS["attributions"], attributions_dict(result), digits=6)
             render.attribution_png(tmp / ARTEFACTS["attributions_png"], a, per="classes")
             written += ["attributions", "attributions_png"]
-            if plots and a["fields"]:
+            if plots and a.fields:
                 render.attribution_png(tmp / ARTEFACTS["attributions_fields_png"], a,
                                        per="fields")
                 written.append("attributions_fields_png")
-            ev = np.stack([np.asarray(a["evidence"]), np.asarray(a["evidence_rust_vs_n"])])
+            ev = np.stack([np.asarray(a.evidence), np.asarray(a.evidence_rust_vs_n)])
             ev = ev.astype(np.float32)
             write_cog(
                 tmp / ARTEFACTS["evidence"], ev, crs=crs, transform=transform, nodata=np.nan,
                 band_names=["evidence_predicted_class", "evidence_yellow_rust_vs_nitrogen"],
                 tags={**common_tags, "METHOD": "integrated_gradients_total",
-                      "BASELINE": str(a["baseline"])},
+                      "BASELINE": str(a.baseline)},
                 resampling="average",
             )
             written.append("evidence")
@@ -152,20 +152,20 @@ def write_all(result: Any, out_dir: Path, *, overwrite: bool = True,
 
 def _write_pixels(path: Path, result: Any) -> None:
     a = result.attributions
-    px = a["pixels"]
-    fid = px.get("field_id")
+    px = a.pixels
+    fid = px.field_id
     np.savez_compressed(
         path,
-        attributions=np.asarray(px["attributions"], dtype=np.float32),
-        x=np.asarray(px["x"], dtype=np.float64),
-        y=np.asarray(px["y"], dtype=np.float64),
+        attributions=np.asarray(px.attributions, dtype=np.float32),
+        x=np.asarray(px.x, dtype=np.float64),
+        y=np.asarray(px.y, dtype=np.float64),
         field_id=np.asarray([str(f) for f in fid]) if fid else np.zeros(0, dtype="<U1"),
-        target=np.asarray(px["target"], dtype=np.int64),
+        target=np.asarray(px.target, dtype=np.int64),
         class_names=np.asarray(result.class_names),
-        doys=np.asarray(a["doys"]),
-        dates=np.asarray(a["dates"]),
-        features=np.asarray(a["features"]),
-        method=np.asarray(a["method"]),
+        doys=np.asarray(a.doys),
+        dates=np.asarray(a.dates),
+        features=np.asarray(a.features),
+        method=np.asarray(a.method),
     )
 
 

@@ -161,19 +161,19 @@ def _heatmap_panel(ax: Any, h: np.ndarray, dates: Sequence[str], features: Seque
     return im
 
 
-def attribution_png(path: str | Path, attributions: dict[str, Any], *, per: str = "classes",
+def attribution_png(path: str | Path, attributions: Any, *, per: str = "classes",
                     max_panels: int = 24) -> Path:
     """Heatmaps (features × dates) per predicted class (``per="classes"``) or per field."""
     path = Path(path)
-    dates, feats = attributions["dates"], attributions["features"]
+    dates, feats = attributions.dates, attributions.features
     if per == "classes":
         panels = []
-        for n, v in attributions["classes"].items():
+        for n, v in attributions.classes.items():
             where = f"{v['fields']} field(s) called {pretty(n)}, " if v.get("fields") else ""
             panels.append((f"toward {pretty(n)}: {where}{v['pixels']} explained px", v["heatmap"]))
     else:
         panels = []
-        for f in attributions["fields"][:max_panels]:
+        for f in attributions.fields[:max_panels]:
             truth = f" (true: {pretty(f['true_label'])})" if f.get("true_label") else ""
             panels.append((f"field {f['field_id']}: {pretty(f['target'])}{truth}, {f['pixels']} px",
                            f["heatmap"]))
@@ -195,7 +195,7 @@ def attribution_png(path: str | Path, attributions: dict[str, Any], *, per: str 
         axes.flat[0].text(0.5, 0.5, "no pixel could be explained", ha="center", va="center")
     method = {"ig": "Integrated Gradients", "saliency": "Saliency (|gradient|)",
               "gradientshap": "GradientShap", "occlusion": "Occlusion (time windows)"}.get(
-        attributions["method"], attributions["method"])
+        attributions.method, attributions.method)
     target = "each field's call" if per == "fields" else "the class named in each panel"
     fig.suptitle(
         f"Which dates and features drove the call: {method}, mean over explained pixels\n"
@@ -354,9 +354,9 @@ def evidence_png(path: str | Path, result: Any) -> Path | None:
     extent = _extent(result)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), dpi=DPI)
     panels = [
-        (att["evidence"], "Evidence for the predicted class\n(p_call(x) − p_call(baseline))",
+        (att.evidence, "Evidence for the predicted class\n(p_call(x) − p_call(baseline))",
          "viridis", None),
-        (att["evidence_rust_vs_n"], "Yellow rust vs nitrogen deficiency\n(red = rust, "
+        (att.evidence_rust_vs_n, "Yellow rust vs nitrogen deficiency\n(red = rust, "
          "blue = N deficiency)", "RdBu_r", "sym"),
     ]
     for ax, (img, title, cmap, sym) in zip(axes, panels, strict=True):

@@ -53,9 +53,9 @@ def summary_dict(result: Any) -> dict[str, Any]:
     if result.attributions:
         a = result.attributions
         out["explanations"] = {
-            "method": a["method"],
-            "completeness": a["completeness"],
-            "explained_pixels": int(len(a["pixels"]["target"])),
+            "method": a.method,
+            "completeness": a.completeness,
+            "explained_pixels": len(a.pixels),
         }
     return out
 
@@ -71,9 +71,4 @@ def field_entries(result: Any) -> list[dict[str, Any]]:
 
 def attributions_dict(result: Any) -> dict[str, Any]:
     """The aggregated attributions (heatmaps [time step][feature]) without per-pixel arrays."""
-    a = result.attributions
-    skip = {"pixels", "evidence", "evidence_rust_vs_n"}
-    out = {k: v for k, v in a.items() if k not in skip}
-    out["heatmap_layout"] = "[time step][feature]: dates × features, Δ probability"
-    out["explained_pixels"] = int(len(a["pixels"]["target"]))
-    return out
+    return result.attributions.to_dict()

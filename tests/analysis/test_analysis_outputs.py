@@ -88,6 +88,8 @@ def test_files_match_the_result(written, analysed):
     T, F = len(att["dates"]), len(att["features"])
     assert att["method"] == "ig" and att["fields"]
     assert np.asarray(att["fields"][0]["heatmap"]).shape == (T, F)
+    assert set(att) == set(analysed.attributions.to_dict())  # the typed result's JSON form
+    assert att["explained_pixels"] == len(analysed.attributions.pixels)
     npz = np.load(paths["pixel_attributions"])
     assert npz["attributions"].shape[1:] == (T, F)
     assert set(paths) >= {"stress_map", "probabilities", "stress_map_png", "summary",
@@ -150,8 +152,8 @@ def test_fields_from_polygons_in_another_crs(cube, model, fields_gdf, analysed):
 def test_no_fields_at_all(cube, model):
     r = analyse(cube.drop_vars(["field_id"]), model, explain=True, explain_pixels=4)
     assert r.fields == [] and r.field_index is None
-    assert r.attributions["fields"] == []
-    assert r.attributions["classes"]  # explained per predicted class instead
+    assert r.attributions.fields == []
+    assert r.attributions.classes  # explained per predicted class instead
 
 
 def test_crop_cuts_maps_evidence_and_explained_pixels(analysed):
@@ -164,11 +166,11 @@ def test_crop_cuts_maps_evidence_and_explained_pixels(analysed):
         np.testing.assert_array_equal(getattr(sub, name).values,
                                       getattr(analysed, name).values[r0:r0 + h, c0:c0 + w])
     assert sub.probabilities.shape[1:] == (h, w)
-    assert sub.attributions["evidence"].shape == (h, w)
-    px, full = sub.attributions["pixels"], analysed.attributions["pixels"]
-    inside = ((full["rows"] >= r0) & (full["rows"] < r0 + h)
-              & (full["cols"] >= c0) & (full["cols"] < c0 + w))
-    assert len(px["rows"]) == int(inside.sum())
-    np.testing.assert_array_equal(px["rows"], full["rows"][inside] - r0)
+    assert sub.attributions.evidence.shape == (h, w)
+    px, full = sub.attributions.pixels, analysed.attributions.pixels
+    inside = ((full.rows >= r0) & (full.rows < r0 + h)
+              & (full.cols >= c0) & (full.cols < c0 + w))
+    assert len(px.rows) == int(inside.sum())
+    np.testing.assert_array_equal(px.rows, full.rows[inside] - r0)
     assert sub.transform.c == analysed.transform.c + c0 * analysed.transform.a
     assert sub.meta["batch_window"] == [r0, c0, h, w] and sub.fields is analysed.fields

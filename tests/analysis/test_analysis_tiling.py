@@ -39,10 +39,10 @@ def test_tiles_give_identical_results_to_a_single_pass(cube, model):
     _same(single, tiled)
     a, b = single.attributions, tiled.attributions
     # the explained pixels depend on position and seed only, not on the tiling
-    np.testing.assert_array_equal(a["pixels"]["rows"], b["pixels"]["rows"])
-    np.testing.assert_array_equal(a["pixels"]["cols"], b["pixels"]["cols"])
-    np.testing.assert_array_equal(a["pixels"]["attributions"], b["pixels"]["attributions"])
-    np.testing.assert_array_equal(a["evidence"].values, b["evidence"].values)
+    np.testing.assert_array_equal(a.pixels.rows, b.pixels.rows)
+    np.testing.assert_array_equal(a.pixels.cols, b.pixels.cols)
+    np.testing.assert_array_equal(a.pixels.attributions, b.pixels.attributions)
+    np.testing.assert_array_equal(a.evidence.values, b.evidence.values)
 
 
 def test_dask_backed_cube_is_streamed_in_pieces(cube, model):
@@ -59,9 +59,9 @@ def test_spatial_model_explains_centre_pixels_of_patches(cube):
     m = untrained_model(small, "spatiotemporal", context=1, channels=8, spatial_op="dwconv")
     r = analyse(small, m, tile=12, explain=True, explain_pixels=2, trajectory_features=None)
     att = r.attributions
-    assert att["spatial_model"] is True
-    T, F = len(att["doys"]), len(att["features"])
-    assert att["pixels"]["attributions"].shape[1:] == (T, F, 3, 3)
-    assert np.asarray(att["fields"][0]["heatmap"]).shape == (T, F)
-    assert att["completeness"]["passed"] is True
+    assert att.spatial_model is True
+    T, F = len(att.doys), len(att.features)
+    assert att.pixels.attributions.shape[1:] == (T, F, 3, 3)
+    assert np.asarray(att.fields[0]["heatmap"]).shape == (T, F)
+    assert att.completeness["passed"] is True
     assert r.meta["halo"] >= 1

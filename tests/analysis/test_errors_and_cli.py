@@ -220,5 +220,5 @@ def test_demo_default_scene_end_to_end(model, tmp_path):
     assert {r["true_label"] for r in report.rows} == {"healthy", "nitrogen_deficiency",
                                                      "yellow_rust"}
     assert all(r["call"] for r in report.rows)
-    assert report.result.attributions["completeness"]["passed"]
+    assert report.result.attributions.completeness["passed"]
     assert pd.Series(report.timings).gt(0).all()

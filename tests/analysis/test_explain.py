@@ -48,34 +48,34 @@ def test_ig_completeness_within_tolerance(model, pixels):
 
 
 def test_completeness_is_reported_by_the_analysis(analysed):
-    comp = analysed.attributions["completeness"]
+    comp = analysed.attributions.completeness
     assert comp["passed"] is True
     assert comp["max_abs_delta"] <= comp["tolerance"] == 0.01
-    assert comp["pixels"] == len(analysed.attributions["pixels"]["target"])
+    assert comp["pixels"] == len(analysed.attributions.pixels.target)
 
 
 def test_pixels_missing_the_tolerance_are_refined(cube, model):
     cfg = ExplainConfig(ig_steps=2, tolerance=1e-9)
     r = analyse(cube, model, explain=True, explain_pixels=2, explain_config=cfg,
                 trajectory_features=None)
-    comp = r.attributions["completeness"]
+    comp = r.attributions.completeness
     assert comp["refined_pixels"] == comp["pixels"] == 12
     assert comp["passed"] is False  # reported, not raised
     never = ExplainConfig(ig_steps=2, tolerance=1.0)  # nothing refined
     r2 = analyse(cube, model, explain=True, explain_pixels=2, explain_config=never,
                  trajectory_features=None)
-    assert r2.attributions["completeness"]["refined_pixels"] == 0
-    assert comp["mean_abs_delta"] < r2.attributions["completeness"]["mean_abs_delta"]
+    assert r2.attributions.completeness["refined_pixels"] == 0
+    assert comp["mean_abs_delta"] < r2.attributions.completeness["mean_abs_delta"]
 
 
 def test_evidence_map_is_the_exact_ig_total(analysed):
     """Per explained pixel: Σ attributions toward the call ≈ the evidence map's value there."""
     att = analysed.attributions
-    px = att["pixels"]
-    calls = analysed.classes.values[px["rows"], px["cols"]]
-    same = px["target"] == calls  # evidence is toward the pixel's own class
-    totals = px["attributions"].reshape(len(calls), -1).sum(1)[same]
-    ev = att["evidence"].values[px["rows"], px["cols"]][same]
+    px = att.pixels
+    calls = analysed.classes.values[px.rows, px.cols]
+    same = px.target == calls  # evidence is toward the pixel's own class
+    totals = px.attributions.reshape(len(calls), -1).sum(1)[same]
+    ev = att.evidence.values[px.rows, px.cols][same]
     assert same.any()
     np.testing.assert_allclose(totals, ev, atol=0.01)
 
@@ -84,10 +84,10 @@ def test_attributions_reproducible_for_a_seed(cube, model):
     a = analyse(cube, model, explain=True, explain_pixels=5, seed=3, trajectory_features=None)
     b = analyse(cube, model, explain=True, explain_pixels=5, seed=3, trajectory_features=None)
     c = analyse(cube, model, explain=True, explain_pixels=5, seed=4, trajectory_features=None)
-    pa, pb, pc = (r.attributions["pixels"] for r in (a, b, c))
-    np.testing.assert_array_equal(pa["rows"], pb["rows"])
-    np.testing.assert_array_equal(pa["attributions"], pb["attributions"])
-    assert not np.array_equal(pa["rows"], pc["rows"])  # another seed, another sample
+    pa, pb, pc = (r.attributions.pixels for r in (a, b, c))
+    np.testing.assert_array_equal(pa.rows, pb.rows)
+    np.testing.assert_array_equal(pa.attributions, pb.attributions)
+    assert not np.array_equal(pa.rows, pc.rows)  # another seed, another sample
 
 
 @pytest.mark.parametrize("method", ["saliency", "gradientshap", "occlusion"])

@@ -39,7 +39,7 @@ def demo_answers(out: Path) -> dict[str, Any]:
                    for f in r.fields],
         "class_pixels": {str(int(c)): int(n) for c, n in zip(classes, counts, strict=True)},
         "reference": {k: r.meta["reference"][k] for k in ("source", "pixels", "fields")},
-        "completeness_passed": r.attributions["completeness"]["passed"],
+        "completeness_passed": r.attributions.completeness["passed"],
         "files": sorted(p.name for p in report.paths.values()),
     }
 
