@@ -8,9 +8,11 @@ tiles are still running.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import shapely
+import typer
 import xarray as xr
 from pyproj import Transformer
 from shapely.geometry import Polygon
@@ -45,3 +47,25 @@ class SlowFilesSource(FilesSource):
     def fetch(self, aoi: Any, start: Any, end: Any, *, progress: Any = None) -> xr.Dataset:
         time.sleep(self.DELAY)
         return super().fetch(aoi, start, end, progress=progress)
+
+
+def batch_app() -> typer.Typer:
+    """A Typer app with the ``batch`` command (and a no-op, so "batch" stays a sub-command)."""
+    from agrostress.commands import batch as batch_cmd
+
+    app = typer.Typer()
+    batch_cmd.register(app)
+
+    @app.command("noop")
+    def _noop() -> None:
+        pass
+
+    return app
+
+
+def batch_args(region_scene: dict, model: Path, out: Path, *extra: str) -> list[str]:
+    """``agrostress batch`` over the region scene's GeoTIFF folder, 48 px tiles, in process."""
+    return ["batch", "--region", str(region_scene["region"]), "--start", START, "--end", END,
+            "--source", "files", "--input", str(region_scene["folder"]), "--out", str(out),
+            "--model", str(model), "--tile-size", "48", "--workers", "0", *extra]
+

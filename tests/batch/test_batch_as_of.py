@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import geopandas as gpd
-import typer
 from typer.testing import CliRunner
 
 from agrostress.batch import Manifest
 from agrostress.batch.manifest import MANIFEST_NAME
-from agrostress.commands import batch as batch_cmd
 from agrostress.settings import get_settings
-from tests.batch.batch_helpers import END, START
+from tests.batch.batch_helpers import batch_app, batch_args
 
 AS_OF = "2024-05-20"
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    batch_cmd.register(app)
-
-    @app.command("noop")
-    def _noop() -> None:  # a second command keeps "batch" a named sub-command
-        pass
-
-    return app
-
-
-def _args(region_scene: dict, model: Path, out: Path, *extra: str) -> list[str]:
-    return ["batch", "--region", str(region_scene["region"]), "--start", START, "--end", END,
-            "--source", "files", "--input", str(region_scene["folder"]), "--out", str(out),
-            "--model", str(model), "--tile-size", "48", "--workers", "0", *extra]
 
 
 def test_batch_as_of_fetches_and_calls_up_to_the_date(region_scene, tiny_model_dir, tmp_path,
@@ -40,7 +20,7 @@ def test_batch_as_of_fetches_and_calls_up_to_the_date(region_scene, tiny_model_d
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     out = tmp_path / "out"
-    res = CliRunner().invoke(_app(), _args(region_scene, tiny_model_dir, out, "--as-of", AS_OF,
+    res = CliRunner().invoke(batch_app(), batch_args(region_scene, tiny_model_dir, out, "--as-of", AS_OF,
                                            "--fields", str(region_scene["fields"])))
     assert res.exit_code == 0, res.output
     m = Manifest.load(out / MANIFEST_NAME)
@@ -50,7 +30,7 @@ def test_batch_as_of_fetches_and_calls_up_to_the_date(region_scene, tiny_model_d
     assert season["as_of"] == AS_OF and season["last_acquisition"] <= AS_OF
     table = gpd.read_parquet(out / "fields.parquet")
     assert {"frac_uncertain", "frac_too_early"} <= set(table.columns)
-    bad = CliRunner().invoke(_app(), _args(region_scene, tiny_model_dir, tmp_path / "o2",
+    bad = CliRunner().invoke(batch_app(), batch_args(region_scene, tiny_model_dir, tmp_path / "o2",
                                            "--as-of", "2024-09-01"))
     assert bad.exit_code == 2 and "outside the period" in " ".join(bad.output.split())
     get_settings.cache_clear()

@@ -12,21 +12,13 @@ from typer.testing import CliRunner
 
 from agrostress.batch import Manifest
 from agrostress.batch.manifest import MANIFEST_NAME
-from agrostress.commands import batch as batch_cmd
 from agrostress.settings import get_settings
-from tests.batch.batch_helpers import END, START
+from tests.batch.batch_helpers import END, START, batch_app
 
 
 @pytest.fixture
 def app() -> typer.Typer:
-    app = typer.Typer()
-    batch_cmd.register(app)
-
-    @app.command("noop")
-    def _noop() -> None:  # a second command keeps "batch" a named sub-command
-        pass
-
-    return app
+    return batch_app()
 
 
 @pytest.fixture

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import geopandas as gpd
 import numpy as np
 import rasterio
-import typer
 from typer.testing import CliRunner
 
 from agrostress.analysis.fields import rasterise_fields
 from agrostress.batch import Manifest
 from agrostress.batch.manifest import MANIFEST_NAME
-from agrostress.commands import batch as batch_cmd
 from agrostress.cube import NODATA, NOT_WHEAT, NOT_WHEAT_CODE
 from agrostress.settings import get_settings
-from tests.batch.batch_helpers import END, START
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    batch_cmd.register(app)
-
-    @app.command("noop")
-    def _noop() -> None:  # a second command keeps "batch" a named sub-command
-        pass
-
-    return app
-
-
-def _args(region_scene: dict, model: Path, out: Path, *extra: str) -> list[str]:
-    return ["batch", "--region", str(region_scene["region"]), "--start", START, "--end", END,
-            "--source", "files", "--input", str(region_scene["folder"]), "--out", str(out),
-            "--model", str(model), "--tile-size", "48", "--workers", "0", *extra]
+from tests.batch.batch_helpers import batch_app, batch_args
 
 
 def test_batch_maps_not_wheat_outside_wheat_parcels(region_scene, tiny_model_dir, tmp_path,
@@ -47,7 +26,7 @@ def test_batch_maps_not_wheat_outside_wheat_parcels(region_scene, tiny_model_dir
     fields = tmp_path / "parcels.gpkg"
     parcels.to_file(fields)
     out = tmp_path / "out"
-    res = CliRunner().invoke(_app(), _args(region_scene, tiny_model_dir, out, "--fields",
+    res = CliRunner().invoke(batch_app(), batch_args(region_scene, tiny_model_dir, out, "--fields",
                                            str(fields), "--crop-preset", "eurocrops"))
     assert res.exit_code == 0, res.output
     m = Manifest.load(out / MANIFEST_NAME)
@@ -71,11 +50,11 @@ def test_batch_maps_not_wheat_outside_wheat_parcels(region_scene, tiny_model_dir
     assert all(c != NOT_WHEAT for c in table.loc[table["EC_hcat_n"]
                                                    == "winter_common_soft_wheat", "call"])
     # another crop selection is another request: the run is not resumed over it
-    again = CliRunner().invoke(_app(), _args(region_scene, tiny_model_dir, out, "--fields",
+    again = CliRunner().invoke(batch_app(), batch_args(region_scene, tiny_model_dir, out, "--fields",
                                              str(fields), "--crop-column", "EC_hcat_n",
                                              "--wheat-values", "winter_barley"))
     assert again.exit_code == 2, again.output
-    nofields = CliRunner().invoke(_app(), _args(region_scene, tiny_model_dir, tmp_path / "o3",
+    nofields = CliRunner().invoke(batch_app(), batch_args(region_scene, tiny_model_dir, tmp_path / "o3",
                                                 "--crop-preset", "rpg"))
     assert nofields.exit_code == 2 and "--fields" in nofields.output
     get_settings.cache_clear()
