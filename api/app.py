@@ -186,6 +186,8 @@ def create_app(
         version=getattr(agrostress, "__version__", "0"),
         description=DESCRIPTION,
         lifespan=lifespan,
+        # no trailing-slash redirects: their Location would be built from the Host header
+        redirect_slashes=False,
         openapi_tags=[
             {"name": "analyses", "description": "submit and follow analyses; get artefacts"},
             {"name": "models", "description": "served models and data sources"},

@@ -36,6 +36,10 @@ class PreparedRequest:
     extent_ha: float
 
 
+FIRST_DATE = dt.date(2015, 6, 23)  # Sentinel-2A's launch
+LAST_DATE = dt.date(2100, 12, 31)
+
+
 def _invalid(message: str, **details: Any) -> ApiError:
     return ApiError(422, "invalid_geometry", message, details=details or None)
 
@@ -164,10 +168,15 @@ def prepare(
     problem = source_problem(req.source.value, settings, api)
     if problem:
         raise ApiError(422, "source_unavailable", problem)
-    if req.start > req.end:
+    if req.start >= req.end:
         raise ApiError(
-            422, "invalid_period", f"start {req.start} is after end {req.end}"
+            422, "invalid_period", f"start {req.start} is not before end {req.end}"
         )
+    for name, day in (("start", req.start), ("end", req.end)):
+        if not FIRST_DATE <= day <= LAST_DATE:
+            raise ApiError(
+                422, "invalid_period", f"{name} {day} lies outside {FIRST_DATE}..{LAST_DATE} "
+                "(Sentinel-2 L2A series begin in 2015)")
     if req.as_of is not None and not req.start <= req.as_of <= req.end:
         raise ApiError(
             422, "invalid_period", f"as_of {req.as_of} lies outside the period "

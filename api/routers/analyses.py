@@ -38,7 +38,7 @@ router = APIRouter(
     prefix="/v1/analyses",
     tags=["analyses"],
     dependencies=[Depends(require_api_key)],
-    responses={401: ERRORS[401]},
+    responses={401: ERRORS[401], 422: ERRORS[422]},  # every 422 is the service's error body
 )
 
 AnalysisId = Annotated[

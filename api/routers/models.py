@@ -20,7 +20,8 @@ router = APIRouter(
     prefix="/v1",
     tags=["models"],
     dependencies=[Depends(require_api_key)],
-    responses={401: {"model": ErrorResponse, "description": "missing or wrong API key"}},
+    responses={401: {"model": ErrorResponse, "description": "missing or wrong API key"},
+               422: {"model": ErrorResponse, "description": "invalid request"}},
 )
 
 

@@ -129,6 +129,32 @@ def test_reversed_period(limited: httpx.Client) -> None:
     error_of(r, 422, "invalid_period")
 
 
+@pytest.mark.parametrize(("start", "end", "needle"), [
+    ("2024-05-01", "2024-05-01", "not before end"),       # a single day: no season
+    ("0001-01-01", "0001-03-01", "outside 2015-06-23"),   # before Sentinel-2
+    ("2263-01-01", "2263-03-01", "outside 2015-06-23"),   # past what timestamps hold
+])
+def test_impossible_dates_are_refused_at_once(limited: httpx.Client, start: str, end: str,
+                                              needle: str) -> None:
+    """Refused before anything runs, with the service's own words (no pandas text)."""
+    before = limited.fake.calls  # type: ignore[attr-defined]
+    r = limited.post("/v1/analyses", json=body(field_polygon(5.0, 51.0), start=start, end=end))
+    err = error_of(r, 422, "invalid_period")
+    assert needle in err["message"] and "Timestamp" not in err["message"]
+    assert limited.fake.calls == before  # type: ignore[attr-defined]
+
+
+def test_openapi_documents_the_error_body_for_422_and_no_slash_redirect(
+        limited: httpx.Client) -> None:
+    schema = limited.get("/openapi.json").json()
+    assert "HTTPValidationError" not in json.dumps(schema)
+    ref = schema["paths"]["/v1/analyses"]["get"]["responses"]["422"]
+    assert ref["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    r = limited.get("/v1/analyses/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert r.status_code == 404 and "location" not in r.headers
+    assert r.json()["error"]["code"] == "not_found"
+
+
 @pytest.mark.parametrize(
     ("fields", "needle"),
     [
