@@ -74,6 +74,10 @@ def error_response(
     )
 
 
+#: the detail FastAPI gives a body its JSON parser raised on (RecursionError, ValueError, …)
+UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 def _validation_summary(exc: RequestValidationError) -> tuple[str, str, list[dict[str, Any]]]:
     errors = list(exc.errors())
     details = []
@@ -81,7 +85,12 @@ def _validation_summary(exc: RequestValidationError) -> tuple[str, str, list[dic
         loc = [str(p) for p in e.get("loc", ())]
         msg = str(e.get("msg", ""))
         ctx = e.get("ctx") or {}
-        if e.get("type") == "union_tag_invalid" and "tag" in ctx:
+        if e.get("type") == "json_invalid":  # loc is (body, character position)
+            loc = ["body"]
+            msg = (f"the body is not valid JSON (at character {e['loc'][-1]}: "
+                   f"{ctx.get('error', 'decode error')})" if len(e.get("loc", ())) > 1
+                   else "the body is not valid JSON")
+        elif e.get("type") == "union_tag_invalid" and "tag" in ctx:
             msg = (
                 f"GeoJSON type {ctx['tag']!r} is not accepted here; expected "
                 f"{ctx.get('expected_tags', 'a polygonal type')}"
@@ -104,6 +113,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:  # FastAPI's own words
+            return error_response(
+                422, "validation_error", "the body could not be read as JSON: not UTF-8, "
+                "nested too deep or a number with too many digits",
+                [{"loc": ["body"], "message": "unparsable JSON", "type": "json_invalid"}])
         code = STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=exc.headers)

@@ -214,3 +214,17 @@ def test_rejected_requests_run_nothing(limited: httpx.Client) -> None:
     limited.post("/v1/analyses", json=body(field_polygon(5.0, 51.0, 1600)))
     limited.post("/v1/analyses", content=b" " * 30_000, headers={"content-type": "application/json"})
     assert limited.fake.calls == before  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (b"\xff\xfe", "not valid JSON"),                           # not UTF-8
+    (b"{not json", "not valid JSON (at character 1"),
+    (b'{"start": ' + b"1" * 5000 + b"}", "could not be read as JSON"),  # a 5000-digit number
+    (b"[" * 5000 + b"]" * 5000, "could not be read as JSON"),         # nested too deep
+])
+def test_malformed_bodies_get_a_documented_422(limited: httpx.Client, content: bytes,
+                                               needle: str) -> None:
+    r = limited.post("/v1/analyses", content=content, headers={"content-type": "application/json"})
+    err = error_of(r, 422, "validation_error")
+    assert needle in err["message"]
+
