@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,16 @@ def default_core() -> tuple[Core | None, str | None]:
                 analysis.request_reference), None
 
 
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]*[^\s'\"<>).,;:]", re.IGNORECASE)
+_PATH = re.compile(r"(?<![\w.:/-])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+")
+
+
+def redact(message: str) -> str:
+    """A failure message fit for a client: upstream URLs and server paths replaced (the
+    server log keeps the whole message)."""
+    return _PATH.sub("<server path>", _URL.sub("<upstream URL>", message))
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """(error code, user message) of a job failure."""
     from agrostress.cube import CubeError
@@ -70,7 +81,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
     ]
     for cls, code in table:
         if isinstance(exc, cls):
-            return code, str(exc) or cls.__name__
+            return code, redact(str(exc)) or cls.__name__
     if isinstance(exc, ValueError):
-        return "analysis_rejected", str(exc) or "the data cannot be analysed"
+        return "analysis_rejected", redact(str(exc)) or "the data cannot be analysed"
     return "analysis_failed", "the analysis failed unexpectedly (logged on the server)"

@@ -232,7 +232,7 @@ class JobRunner:
             if code == "analysis_failed":
                 LOGGER.exception("analysis %s failed", analysis_id)
             else:
-                LOGGER.info("analysis %s failed: %s: %s", analysis_id, code, message)
+                LOGGER.info("analysis %s failed: %s: %s", analysis_id, code, e)  # unredacted
             self._fail(analysis_id, code, message)
             return
         self.store.update(
