@@ -27,7 +27,17 @@ class Settings(BaseSettings):
     not_wheat_model_dir: Path | None = Field(
         REPO_ROOT / "models" / "not_wheat", description="the built-in not-wheat detector, used "
         "when a request has no parcel layer that says which parcels are wheat (empty: none)")
-    cache_dir: Path = Field(Path("agrostress-data/cache"), description="ingestion cache")
+    cache_dir: Path | None = Field(
+        None, description="ingestion cache folder (default: <data_dir>/cache)"
+    )
+    cache_max_gb: float = Field(
+        5.0, ge=0, description="size limit of the ingestion cache in GB (10^9 bytes; least "
+        "recently used entries are evicted first); 0 = do not cache"
+    )
+    cache_tile_px: int = Field(
+        32, ge=1, le=4096, description="cached areas are snapped outward to tiles of this many "
+        "pixels, so nearby requests share entries (sources whose pixels depend only on location)"
+    )
     scl_drop: tuple[int, ...] = Field(
         (0, 1, 3, 8, 9, 10, 11), description="SCL classes masked as invalid"
     )
@@ -98,6 +108,14 @@ class Settings(BaseSettings):
     ingest_offset_check: bool = Field(
         True, description="sanity-check the L2A BOA offset decision against the pixel values"
     )
+
+    def ingest_cache_dir(self) -> Path:
+        """The ingestion cache folder in effect: ``cache_dir``, else ``<data_dir>/cache``."""
+        return self.cache_dir if self.cache_dir is not None else self.data_dir / "cache"
+
+    def ingest_cache_max_bytes(self) -> int:
+        """``cache_max_gb`` in bytes (0: nothing is cached)."""
+        return int(self.cache_max_gb * 1e9)
 
 
 @lru_cache(maxsize=1)

@@ -24,12 +24,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import agrostress
 from agrostress.settings import Settings, get_settings
+from api.clients import identify
 from api.errors import ApiError, error_body, install_error_handlers
 from api.jobs.core import Core
 from api.registry import ModelRegistry
 from api.routers import analyses, health
 from api.routers import models as models_router
-from api.service import API_KEY_HEADER, Service, key_accepted, unauthorized
+from api.service import API_KEY_HEADER, CLIENT_STATE, Service, unauthorized
 from api.settings import ApiSettings, get_api_settings
 
 LOGGER = logging.getLogger("agrostress.api")
@@ -42,7 +43,9 @@ fractions and confidence, a stress map (GeoTIFF, PNG, GeoJSON zones) and, with `
 attributions.
 
 Errors are always `{"error": {"code", "message", "details"?}}` with a stable `code`.
-When the server sets `AGROSTRESS_API_KEY`, send it in the `X-API-Key` header.
+When the server has API keys, send yours in the `X-API-Key` header: each key is a client that
+sees only its own analyses, with its own rate limit and share of the queue (429 with
+`Retry-After` beyond them).
 """
 
 PAGE_HEADERS = {
@@ -81,18 +84,28 @@ class BodyLimitMiddleware:
             if too_big:
                 await self._send_413(send)
                 return
-        seen = 0
+        seen, exceeded = 0, False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise self._error()  # an HTTPException: FastAPI answers it as JSON
             return message
 
-        await self.app(scope, limited, send)
+        async def closing(message: Message) -> None:
+            # the rest of the body is never read: the answer closes the connection, so the
+            # server stops receiving and the client cannot send its next request into it
+            if exceeded and message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, limited, closing)
 
     async def _send_413(self, send: Send) -> None:
         await _send_error(send, self._error(), close=True)
@@ -111,9 +124,11 @@ class ApiKeyMiddleware:
                 and scope["method"] != "OPTIONS"):
             headers = dict(scope.get("headers") or [])
             raw = headers.get(API_KEY_HEADER.lower().encode())
-            if not key_accepted(self.api, None if raw is None else raw.decode("latin-1")):
+            client = identify(self.api, None if raw is None else raw.decode("latin-1"))
+            if client is None:
                 await _send_error(send, unauthorized())
                 return
+            scope.setdefault("state", {})[CLIENT_STATE] = client
         await self.app(scope, receive, send)
 
 

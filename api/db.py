@@ -25,6 +25,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     or_,
     select,
     text,
@@ -68,6 +69,8 @@ class AnalysisRow(Base):
     model_name: Mapped[str] = mapped_column(String(128), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     owner: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    #: the client (API key) that submitted it; None for rows from before clients existed
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -111,6 +114,17 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a database was created (nullable, so old rows stay valid)."""
+        present = {c["name"] for c in inspect(self.engine).get_columns(AnalysisRow.__tablename__)}
+        with self.engine.begin() as conn:
+            for column in AnalysisRow.__table__.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {AnalysisRow.__tablename__} "
+                                      f"ADD COLUMN {column.name} {kind}"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -122,10 +136,12 @@ class Store:
 
     # ----------------------------------------------------------------- rows
 
-    def create(self, request: dict[str, Any], model: dict[str, str], owner: str) -> dict[str, Any]:
+    def create(self, request: dict[str, Any], model: dict[str, str], owner: str,
+               client: str | None = None) -> dict[str, Any]:
         now = utcnow()
         row = AnalysisRow(
             id=new_id(),
+            client=client,
             status="queued",
             progress=0.0,
             stage="queued",
@@ -149,18 +165,42 @@ class Store:
         with Session(self.engine) as s, s.begin():
             return s.execute(delete(AnalysisRow).where(AnalysisRow.id == analysis_id)).rowcount == 1
 
-    def get(self, analysis_id: str) -> dict[str, Any] | None:
+    def get(self, analysis_id: str, client: str | None = None) -> dict[str, Any] | None:
+        """The row, or None; with ``client``, only when that client submitted it."""
         with Session(self.engine) as s:
             row = s.get(AnalysisRow, analysis_id)
-            return row.to_dict() if row else None
+            if row is None or (client is not None and row.client != client):
+                return None
+            return row.to_dict()
+
+    def finished_before(self, before: dt.datetime) -> list[str]:
+        """Ids of the analyses that finished (done or failed) before ``before``."""
+        q = select(AnalysisRow.id).where(AnalysisRow.status.not_in(ACTIVE),
+                                         AnalysisRow.finished_at < before)
+        with Session(self.engine) as s:
+            return list(s.scalars(q))
+
+    def statuses(self, ids: list[str]) -> dict[str, tuple[str, dt.datetime | None]]:
+        """{id: (status, finished_at)} of the rows among ``ids`` that exist."""
+        out: dict[str, tuple[str, dt.datetime | None]] = {}
+        with Session(self.engine) as s:
+            for i in range(0, len(ids), 500):
+                q = select(AnalysisRow.id, AnalysisRow.status, AnalysisRow.finished_at).where(
+                    AnalysisRow.id.in_(ids[i:i + 500]))
+                out.update({r.id: (r.status, r.finished_at) for r in s.execute(q)})
+        return out
 
     def list_rows(
-        self, *, limit: int = 20, offset: int = 0, status: str | None = None
+        self, *, limit: int = 20, offset: int = 0, status: str | None = None,
+        client: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
+        """A page of rows (newest first) and the total; ``client``: only that client's."""
         q = select(AnalysisRow)
         c = select(func.count()).select_from(AnalysisRow)
         if status:
             q, c = q.where(AnalysisRow.status == status), c.where(AnalysisRow.status == status)
+        if client is not None:
+            q, c = q.where(AnalysisRow.client == client), c.where(AnalysisRow.client == client)
         q = q.order_by(AnalysisRow.created_at.desc(), AnalysisRow.id).limit(limit).offset(offset)
         with Session(self.engine) as s:
             return [r.to_dict() for r in s.scalars(q)], int(s.scalar(c) or 0)

@@ -6,8 +6,11 @@ ids come from the cards, so no file path is ever built from request input.
 
 from __future__ import annotations
 
+import copy
 import logging
-import threading
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +22,34 @@ LOGGER = logging.getLogger("agrostress.api")
 
 @dataclass
 class ServedModel:
-    """A loaded checkpoint and the lock that serialises inference on it."""
+    """A loaded checkpoint and its replicas: each analysis leases one for its inference, so
+    analyses of different clients run side by side instead of queueing on one lock."""
 
     id: str
     model: LoadedModel
     path: Path
     default: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _replicas: queue.Queue[LoadedModel] | None = field(default=None, repr=False)
+
+    def provision(self, n: int) -> None:
+        """Keep ``n`` replicas (the loaded model and ``n - 1`` in-memory copies: no reload)."""
+        pool: queue.Queue[LoadedModel] = queue.Queue()
+        pool.put(self.model)
+        for _ in range(max(1, n) - 1):
+            pool.put(copy.deepcopy(self.model))
+        self._replicas = pool
+
+    @contextmanager
+    def lease(self) -> Iterator[LoadedModel]:
+        """A replica for one analysis (waits while all are leased)."""
+        if self._replicas is None:
+            self.provision(1)
+        assert self._replicas is not None
+        replica = self._replicas.get()
+        try:
+            yield replica
+        finally:
+            self._replicas.put(replica)
 
     @property
     def card(self) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from agrostress.settings import Settings
+from api.clients import RateLimiter, identify
 from api.db import Store, default_url
 from api.errors import ApiError
 from api.jobs import JobRunner
@@ -25,7 +25,7 @@ API_KEY_HEADER = "X-API-Key"
 api_key_scheme = APIKeyHeader(
     name=API_KEY_HEADER,
     auto_error=False,
-    description="required when the server sets AGROSTRESS_API_KEY",
+    description="required when the server sets AGROSTRESS_API_KEY or AGROSTRESS_API_KEYS",
 )
 
 
@@ -38,6 +38,7 @@ class Service:
     store: Store
     models: ModelRegistry
     runner: JobRunner
+    limiter: RateLimiter
     core_error: str | None = None
     started: float = field(default_factory=time.time)
 
@@ -66,7 +67,8 @@ class Service:
         store = Store(api.database_url or default_url(data_dir))
         runner = JobRunner(settings, api, store, models, core, data_dir)
         runner.start()
-        return cls(settings, api, store, models, runner, core_error)
+        limiter = RateLimiter(api.client_rate_per_min, api.client_burst)
+        return cls(settings, api, store, models, runner, limiter, core_error)
 
     def close(self) -> None:
         self.runner.shutdown()
@@ -88,19 +90,21 @@ def get_api_settings(svc: Service = Depends(get_service)) -> ApiSettings:
 
 
 def require_api_key(
-    api: ApiSettings = Depends(get_api_settings), key: str | None = Depends(api_key_scheme)
-) -> None:
-    """401 unless the server has no key or the header carries it."""
-    if not key_accepted(api, key):
+    request: Request,
+    api: ApiSettings = Depends(get_api_settings),
+    key: str | None = Depends(api_key_scheme),
+) -> str:
+    """The calling client (see :mod:`api.clients`); 401 unless its key is accepted."""
+    client = request.scope.get("state", {}).get(CLIENT_STATE)  # set by the key middleware
+    if client is None:
+        client = identify(api, key)
+    if client is None:
         raise unauthorized()
+    return client
 
 
-def key_accepted(api: ApiSettings, key: str | None) -> bool:
-    """Whether ``key`` opens the service (always, when it has no key; constant time)."""
-    expected = api.key.get_secret_value()
-    if not expected:
-        return True
-    return key is not None and hmac.compare_digest(key.encode(), expected.encode())
+CLIENT_STATE = "agrostress_client"
+"""Where the key middleware leaves the request's client (``request.state``)."""
 
 
 def unauthorized() -> ApiError:

@@ -7,6 +7,7 @@ The library's settings (data and model folders, sources, decision) stay in
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "AGROSTRESS_API_"
+CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+DEFAULT_CLIENT = "default"
+"""The client of the single ``AGROSTRESS_API_KEY``."""
 
 
 class ApiSettings(BaseSettings):
@@ -26,7 +30,13 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     key: SecretStr = Field(
-        SecretStr(""), description="require this key in the X-API-Key header (empty: no auth)"
+        SecretStr(""), description="require this key in the X-API-Key header (empty: no auth); "
+        "its client is called 'default'"
+    )
+    keys: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="one key per client, 'name=key,name=key' or a JSON object: each client "
+        "sees only its own analyses and has its own rate limit and queue share",
     )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL (default: sqlite:///<data_dir>/agrostress.db)"
@@ -60,10 +70,30 @@ class ApiSettings(BaseSettings):
     sync_timeout_s: float = Field(
         120.0, gt=0, description="a synchronous request still running then answers 202"
     )
-    job_workers: int = Field(2, ge=1, le=64, description="analyses run at once per process")
+    job_workers: int = Field(
+        2, ge=1, le=64, description="analyses run at once per process (fewer when the memory "
+        "available at start cannot hold that many jobs of max_job_memory_mb)")
     max_pending_jobs: int = Field(
         64, ge=1, description="queued + running analyses per process before 429"
     )
+    max_job_memory_mb: float = Field(
+        4_000.0, ge=100, description="largest estimated memory of one analysis (MB) -> 413; "
+        "the job workers are chosen so that that many fit in the available memory")
+    client_rate_per_min: float = Field(
+        60.0, ge=0, description="analyses one client may submit per minute, in bursts of "
+        "client_burst (0: no limit) -> 429 rate_limited")
+    client_burst: int = Field(10, ge=1, description="submissions one client may make at once")
+    client_max_pending: int = Field(
+        16, ge=1, description="queued + running analyses of one client before 429")
+    client_max_running: int | None = Field(
+        None, ge=1, description="analyses of one client running at once (default: every job "
+        "worker with one client; one worker fewer when there are several clients)")
+    retention_days: float = Field(
+        30.0, ge=0, description="finished analyses (row and files) are deleted after this many "
+        "days (0: kept)")
+    artefacts_max_gb: float = Field(
+        20.0, ge=0, description="largest size of the analyses' files (GB): beyond it the oldest "
+        "finished analyses are deleted first (0: no limit)")
     job_heartbeat_s: float = Field(
         5.0, gt=0, description="job heartbeat; jobs silent for 3 beats are taken over"
     )
@@ -85,6 +115,45 @@ class ApiSettings(BaseSettings):
     torch_threads: int | None = Field(
         None, ge=1, le=256, description="torch intra-op threads (default: torch's)"
     )
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _split_keys(cls, v: object) -> object:
+        """Accept 'name=key,name=key' (env vars) and JSON objects as well as dicts."""
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("{"):
+                return json.loads(v)
+            pairs = [item.strip() for item in v.split(",") if item.strip()]
+            if any("=" not in p for p in pairs):
+                raise ValueError("keys must be 'name=key' pairs separated by commas")
+            return dict(p.split("=", 1) for p in pairs)
+        return v
+
+    @field_validator("keys")
+    @classmethod
+    def _check_keys(cls, v: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        secrets = [k.get_secret_value() for k in v.values()]
+        bad = [name for name in v if not CLIENT_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"client names must match {CLIENT_NAME.pattern}: {bad}")
+        if any(not s for s in secrets) or len(set(secrets)) != len(secrets):
+            raise ValueError("every client needs its own non-empty key")
+        return v
+
+    def client_keys(self) -> dict[str, str]:
+        """{client name: key} of every key the service accepts (empty: no auth)."""
+        out = {name: k.get_secret_value() for name, k in self.keys.items()}
+        if self.key.get_secret_value():
+            out.setdefault(DEFAULT_CLIENT, self.key.get_secret_value())
+        return out
+
+    def running_per_client(self) -> int:
+        """Analyses of one client running at once (see ``client_max_running``)."""
+        if self.client_max_running is not None:
+            return self.client_max_running
+        several = len(self.client_keys()) > 1
+        return max(1, self.job_workers - 1) if several else self.job_workers
 
     @field_validator("model_dirs", "sources", "cors_origins", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from agrostress.analysis.crops import CropSelection, crop_selection
 from agrostress.ingest import AOIError, load_aoi
 from agrostress.settings import Settings
 from api.errors import ApiError
+from api.jobs.memory import estimate_job_mb
 from api.schemas import AnalysisRequest, Feature, FeatureCollection
 from api.settings import ApiSettings
 
@@ -227,6 +228,20 @@ def prepare(
             api.max_extent_ha,
             "max_extent_ha",
         )
+    fetched_days = ((req.as_of or req.end) - req.start).days + 1  # nothing later is fetched
+    margin = 2 * settings.cache_tile_px if api.use_cache else 0  # the cache's snapped block
+    memory_mb = estimate_job_mb((aoi.width + margin) * (aoi.height + margin), fetched_days,
+                                bool(req.explain))
+    if memory_mb > api.max_job_memory_mb:
+        raise _limit(
+            413,
+            "job_too_large",
+            f"this analysis would need about {memory_mb:,.0f} MB of memory "
+            f"({extent_ha:,.1f} ha grid over {fetched_days} days); send fewer or closer fields "
+            "or a shorter period",
+            api.max_job_memory_mb,
+            "max_job_memory_mb",
+        )
     features = [
         {
             "type": "Feature",
@@ -250,6 +265,7 @@ def prepare(
         "n_fields": len(features),
         "area_ha": round(area_ha, 4),
         "extent_ha": round(extent_ha, 4),
+        "memory_mb": round(memory_mb),
         "received_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     return PreparedRequest(stored=stored, area_ha=area_ha, extent_ha=extent_ha)

@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
         end: str = typer.Option(..., "--end", help="last date (inclusive), YYYY-MM-DD"),
         out: Path = typer.Option(..., "--out", help="output Zarr cube"),
         cache: Path | None = typer.Option(
-            None, "--cache", help="cache folder (default: AGROSTRESS_CACHE_DIR)"
+            None,
+            "--cache",
+            help="cache folder (default: AGROSTRESS_CACHE_DIR, else <AGROSTRESS_DATA_DIR>/cache)",
         ),
         no_cache: bool = typer.Option(False, "--no-cache", help="neither read nor fill a cache"),
         input_dir: Path | None = typer.Option(
@@ -80,7 +82,7 @@ def register(app: typer.Typer) -> None:
             update["sh_profile"] = profile
         if update:
             settings = settings.model_copy(update=update)
-        cache_dir = None if no_cache else (cache or settings.cache_dir)
+        cache_dir = None if no_cache else (cache or settings.ingest_cache_dir())
         with user_errors():
             try:
                 with progress() as bar:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
-from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry import MultiPolygon, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
@@ -111,6 +111,37 @@ class AOI:
     def to_geojson(self) -> dict[str, Any]:
         """The polygon in EPSG:4326 as a GeoJSON geometry."""
         return json.loads(shapely.to_geojson(self.geometry_wgs84))
+
+
+def snap_bounds(
+    bounds: tuple[float, float, float, float], step: float
+) -> tuple[float, float, float, float]:
+    """``bounds`` grown outward to multiples of ``step`` (metres)."""
+    xmin, ymin, xmax, ymax = bounds
+    return (
+        math.floor(xmin / step) * step,
+        math.floor(ymin / step) * step,
+        math.ceil(xmax / step) * step,
+        math.ceil(ymax / step) * step,
+    )
+
+
+def rectangle_aoi(
+    epsg: int, bounds: tuple[float, float, float, float], resolution: float = DEFAULT_RESOLUTION
+) -> AOI:
+    """The AOI whose polygon is the grid rectangle ``bounds`` itself (in UTM ``epsg``).
+
+    ``bounds`` must be multiples of ``resolution``; every pixel of the grid is inside. The
+    WGS 84 polygon is densified (a vertex every 10 pixels) so it follows the UTM edges.
+    """
+    r = float(resolution)
+    b = tuple(float(v) for v in bounds)
+    if any(abs(v / r - round(v / r)) > 1e-9 for v in b) or b[2] <= b[0] or b[3] <= b[1]:
+        raise AOIError(f"rectangle {b} is not a non-empty grid rectangle at {r:g} m")
+    geom_utm = box(*b)
+    dense = shapely.segmentize(geom_utm, 10 * r)
+    geom_wgs84 = _to_crs(dense, CRS.from_epsg(epsg), WGS84)
+    return AOI(geom_wgs84, geom_utm, int(epsg), b, r)  # type: ignore[arg-type]
 
 
 def utm_epsg(lon: float, lat: float) -> int:

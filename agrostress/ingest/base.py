@@ -3,6 +3,8 @@
 Every source turns ``(aoi, start, end)`` into a contract cube on the AOI's 10 m UTM grid
 (:class:`agrostress.ingest.aoi.AOI`). Pixels inside the AOI's bounding box but outside its
 polygon are kept as NaN reflectance with SCL 0 (no data), so all sources agree pixel for pixel.
+:func:`cut_cube` cuts such a cube of a larger grid rectangle down to an AOI exactly as if the
+AOI had been fetched itself (the ingestion cache stores rectangles).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ LOGGER = logging.getLogger("agrostress.ingest")
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as work advances (stage is a short label)."""
 
-INGEST_FORMAT_VERSION = 1
-"""Bump when a change alters the pixels any source produces (invalidates the cache)."""
+INGEST_FORMAT_VERSION = 2
+"""Bump when a change alters the pixels any source produces or the cache's key or layout
+(invalidates the cache). 2: entries are grid rectangles keyed without the AOI polygon."""
 
 
 # --------------------------------------------------------------------------- errors
@@ -69,6 +72,10 @@ class Source(Protocol):
     """A data source that produces contract cubes."""
 
     name: str
+    location_determined: bool
+    """True when a pixel's values depend only on its location (and the request's period), not
+    on the extent of the requested grid: the cache may then fetch a larger rectangle and cut
+    the AOI out of it."""
 
     def identity(self) -> dict[str, Any]:
         """Everything besides the request that determines the pixels (for the cache key)."""
@@ -220,3 +227,53 @@ def finalize_cube(
         attrs={**(attrs or {}), "source": source, "resolution": aoi.resolution},
     )
     return validate(ds)
+
+
+def cut_cube(ds: xr.Dataset, aoi: AOI) -> xr.Dataset:
+    """The cube ``aoi`` would have given, cut out of ``ds``, a cube of a larger grid rectangle.
+
+    ``ds`` must be a source's cube (:func:`finalize_cube`) on a grid of the same CRS and
+    resolution that contains the AOI's grid, fetched with a polygon covering all of it. The
+    AOI's window is taken and :func:`finalize_cube` applied again with the AOI's polygon
+    (outside: NaN / SCL 0, label -1, field_id 0; dates without a valid pixel inside dropped;
+    none left: :class:`CoverageError`); the attrs are kept.
+    """
+    r0, c0 = _window(ds, aoi)
+    part = ds.isel(y=slice(r0, r0 + aoi.height), x=slice(c0, c0 + aoi.width))
+    platforms = None
+    if "platform" in part.coords:
+        platforms = [str(p) for p in part["platform"].values]
+    attrs = dict(ds.attrs)
+    return finalize_cube(
+        np.array(part["reflectance"].values, dtype=np.float32),
+        np.array(part["scl"].values, dtype=np.uint8),
+        [pd.Timestamp(t) for t in part["time"].values],
+        aoi,
+        platforms=platforms,
+        attrs=attrs,
+        extra={n: np.array(part[n].values) for n in ("label", "field_id") if n in part},
+        source=str(attrs.get("source", "cache")),
+    )
+
+
+def _window(ds: xr.Dataset, aoi: AOI) -> tuple[int, int]:
+    """(row, col) of the AOI grid's first pixel in ``ds``; ValueError if not inside it."""
+    from agrostress.cube import cube_crs
+
+    x, y = ds["x"].values, ds["y"].values
+    r = aoi.resolution
+    c0 = round(float(aoi.x[0] - x[0]) / r) if x.size else -1
+    r0 = round(float(y[0] - aoi.y[0]) / r) if y.size else -1
+    inside = (
+        cube_crs(ds).to_epsg() == aoi.epsg
+        and 0 <= c0 <= x.size - aoi.width
+        and 0 <= r0 <= y.size - aoi.height
+    )
+    if not inside or not (
+        np.allclose(x[c0 : c0 + aoi.width], aoi.x, rtol=0, atol=1e-6 * r)
+        and np.allclose(y[r0 : r0 + aoi.height], aoi.y, rtol=0, atol=1e-6 * r)
+    ):
+        raise ValueError(
+            f"the cube's grid does not contain the AOI grid (EPSG:{aoi.epsg}, {aoi.bounds})"
+        )
+    return r0, c0

@@ -83,6 +83,7 @@ class FilesSource:
     """A folder of GeoTIFFs / COGs."""
 
     name = "files"
+    location_determined = True  # a pixel's values do not depend on the grid's extent
 
     def __init__(self, settings: Settings, *, folder: str | Path | None = None):
         self.settings = settings

@@ -110,6 +110,7 @@ class SentinelHubSource:
     """Sentinel-2 L2A from Sentinel Hub or Copernicus Data Space (Process + Catalogue APIs)."""
 
     name = "sentinelhub"
+    location_determined = True  # a pixel's values do not depend on the grid's extent
 
     def __init__(self, settings: Settings):
         self.settings = settings

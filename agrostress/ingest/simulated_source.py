@@ -33,6 +33,7 @@ class SimulatedSource:
     """Simulated Sentinel-2 L2A scenes with labelled wheat fields."""
 
     name = "simulated"
+    location_determined = False  # the scene depends on the grid's size and origin
 
     def __init__(
         self,

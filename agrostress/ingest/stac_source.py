@@ -81,6 +81,7 @@ class StacSource:
     """Sentinel-2 L2A from a STAC API or a static STAC catalogue."""
 
     name = "stac"
+    location_determined = True  # a pixel's values do not depend on the grid's extent
     load_chunk = 8
     """Items loaded per odc-stac call (bounds the memory held as raw DN)."""
 

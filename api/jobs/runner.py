@@ -8,7 +8,11 @@ silently.
 
 Artefacts go to ``<data_dir>/analyses/<id>/`` (names from
 :data:`api.jobs.artefacts.ARTEFACTS`); the folder appears atomically (written under a
-temporary name, then renamed).
+temporary name, then renamed). Finished analyses are kept ``retention_days`` and while their
+files fit in ``artefacts_max_gb`` (:meth:`JobRunner.clean_analyses`).
+
+Jobs wait in a :class:`api.jobs.fair_queue.FairQueue`: the workers (``job_workers``, fewer when
+memory is short: :func:`api.jobs.memory.job_workers`) take them round the clients.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import shutil
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +39,22 @@ from api.db import ACTIVE, Store, utcnow
 from api.errors import ApiError, jsonable
 from api.jobs.artefacts import ARTEFACTS, ID_RE, ZONES_FILE
 from api.jobs.core import Core, classify
+from api.jobs.fair_queue import FairQueue
+from api.jobs.memory import job_workers
 from api.jobs.progress import JobInterrupted, JobProgress
 from api.registry import ModelRegistry, ServedModel
 from api.settings import ApiSettings
 from api.zones import class_zones, map_bounds_wgs84
 
 LOGGER = logging.getLogger("agrostress.api.jobs")
+
+
+CLEANUP_EVERY_S = 600.0
+"""How often the heartbeat thread applies the retention limits."""
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 class JobRunner:
@@ -65,23 +79,32 @@ class JobRunner:
         self._detector: NotWheatDetector | None = None
         self._detector_loaded = False
         self._futures: dict[str, Future[None]] = {}
-        self._executor = ThreadPoolExecutor(
-            max_workers=api.job_workers, thread_name_prefix="agrostress-job"
-        )
+        self._clients: dict[str, str] = {}  # analysis id → client, while pending here
+        self.workers = job_workers(api)
+        self._queue: FairQueue[tuple[str, Future[None]]] = FairQueue(
+            min(api.running_per_client(), self.workers))
+        self._threads = [threading.Thread(target=self._work, name=f"agrostress-job-{i}",
+                                          daemon=True) for i in range(self.workers)]
         self._beat = threading.Thread(target=self._beat_loop, name="agrostress-jobs-beat", daemon=True)
+        self._last_cleanup = 0.0
+        for served in models.models.values():  # one replica per worker: no queue on a lock
+            served.provision(self.workers)
 
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
         """Take over orphaned jobs now, then keep heartbeat and takeover running."""
         self._clean_tmp()
+        for t in self._threads:
+            t.start()
         self.recover()
         self._beat.start()
 
     def shutdown(self, grace_s: float = 10.0) -> None:
         """Stop: cancel queued jobs, interrupt running ones, release every active row."""
         self.stopping.set()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for _, fut in self._queue.close():  # queued here: cancelled, the rows released below
+            fut.cancel()
         deadline = time.monotonic() + grace_s
         for fut in list(self._futures.values()):
             remaining = deadline - time.monotonic()
@@ -99,18 +122,38 @@ class JobRunner:
         with self._lock:
             return len(self._futures)
 
+    def pending_of(self, client: str) -> int:
+        """Queued + running analyses of ``client`` in this process."""
+        with self._lock:
+            return sum(1 for c in self._clients.values() if c == client)
+
+    def _work(self) -> None:
+        """A job worker: run the jobs the fair queue hands out until it closes."""
+        while (got := self._queue.take()) is not None:
+            client, (analysis_id, fut) = got
+            try:
+                if fut.set_running_or_notify_cancel():
+                    try:
+                        self._run(analysis_id)
+                    except BaseException as e:  # noqa: BLE001 - _run reports; keep the worker
+                        fut.set_exception(e)
+                    else:
+                        fut.set_result(None)
+            finally:
+                self._queue.done(client)
+
     def alive(self) -> bool:
         return not self.stopping.is_set() and self._beat.is_alive()
 
     # ----------------------------------------------------------------- submission
 
-    def admit(self) -> None:
-        """Refuse now (before anything is stored) when a job could not be queued: 503 while
-        shutting down, 429 when the queue is full."""
+    def admit(self, client: str) -> None:
+        """Refuse now (before anything is stored) when a job of ``client`` could not be
+        queued: 503 while shutting down, 429 when the queue or the client's share is full."""
         with self._lock:
-            self._check_capacity()
+            self._check_capacity(client)
 
-    def _check_capacity(self) -> None:
+    def _check_capacity(self, client: str, share: bool = True) -> None:
         if self.stopping.is_set():
             raise ApiError(503, "shutting_down", "the server is shutting down; retry later")
         if len(self._futures) >= self.api.max_pending_jobs:
@@ -122,19 +165,36 @@ class JobRunner:
                 f"{ApiSettings.env_name('max_pending_jobs')}); retry later",
                 headers={"Retry-After": "10"},
             )
+        mine = sum(1 for c in self._clients.values() if c == client)
+        if share and self.api.client_keys() and mine >= self.api.client_max_pending:
+            raise ApiError(
+                429,
+                "client_queue_full",
+                f"{mine} of your analyses are queued or running (limit "
+                f"{self.api.client_max_pending}, {ApiSettings.env_name('client_max_pending')}); "
+                "retry when one has finished",
+                details={"limit": self.api.client_max_pending,
+                         "setting": ApiSettings.env_name("client_max_pending")},
+                headers={"Retry-After": "10"},
+            )
 
-    def submit(self, analysis_id: str) -> Future[None]:
-        """Queue a job this process owns; 429 when the queue is full."""
+    def submit(self, analysis_id: str, client: str, *, share: bool = True) -> Future[None]:
+        """Queue a job of ``client`` this process owns; 429 when the queue (or, with
+        ``share``, the client's share of it) is full. Jobs taken over from another process
+        count against the whole queue only."""
+        fut: Future[None] = Future()
         with self._lock:
-            self._check_capacity()
-            fut = self._executor.submit(self._run, analysis_id)
+            self._check_capacity(client, share)
             self._futures[analysis_id] = fut
+            self._clients[analysis_id] = client
+            self._queue.put(client, (analysis_id, fut))
         fut.add_done_callback(lambda _f: self._forget(analysis_id))
         return fut
 
     def _forget(self, analysis_id: str) -> None:
         with self._lock:
             self._futures.pop(analysis_id, None)
+            self._clients.pop(analysis_id, None)
 
     # ----------------------------------------------------------------- takeover
 
@@ -154,7 +214,7 @@ class JobRunner:
                                     progress=0.0):
                     LOGGER.warning("resuming interrupted analysis %s", row["id"])
                     try:
-                        self.submit(row["id"])
+                        self.submit(row["id"], row.get("client") or "", share=False)
                     except ApiError:  # stopping meanwhile: no heartbeat = the next process's
                         self.store.update(row["id"], heartbeat_at=None)
                     n += 1
@@ -180,8 +240,51 @@ class JobRunner:
             try:
                 self.store.heartbeat(self.instance)
                 self.recover()
+                if time.monotonic() - self._last_cleanup > CLEANUP_EVERY_S:
+                    self._last_cleanup = time.monotonic()
+                    self.clean_analyses()
             except Exception:  # noqa: BLE001 - keep beating through transient DB errors
                 LOGGER.exception("job heartbeat failed")
+
+    def clean_analyses(self, now: dt.datetime | None = None) -> list[str]:
+        """Delete finished analyses (row and files) older than ``retention_days``, then the
+        oldest finished ones while the files exceed ``artefacts_max_gb``; the ids deleted.
+
+        Only analyses that are done or failed are touched: queued and running ones (of any
+        process) and folders still being written are never deleted.
+        """
+        now = now or utcnow()
+        deleted: list[str] = []
+        if self.api.retention_days > 0:
+            cutoff = now - dt.timedelta(days=self.api.retention_days)
+            for analysis_id in self.store.finished_before(cutoff):
+                self._delete_analysis(analysis_id)
+                deleted.append(analysis_id)
+        if self.api.artefacts_max_gb > 0:
+            folders = {p.name: p for p in self.analyses_dir.iterdir()
+                       if p.is_dir() and ID_RE.fullmatch(p.name)}
+            sizes = {name: _folder_bytes(p) for name, p in folders.items()}
+            total, limit = sum(sizes.values()), self.api.artefacts_max_gb * 1e9
+            if total > limit:
+                rows = self.store.statuses(sorted(folders))
+                finished = sorted(
+                    (fin or dt.datetime.min, name) for name, (status, fin) in rows.items()
+                    if status not in ACTIVE and name not in self._futures)
+                for _, name in finished:
+                    if total <= limit:
+                        break
+                    self._delete_analysis(name)
+                    total -= sizes[name]
+                    deleted.append(name)
+        if deleted:
+            LOGGER.info("deleted %d finished analyses (retention %s days, %s GB of files)",
+                        len(deleted), self.api.retention_days, self.api.artefacts_max_gb)
+        return deleted
+
+    def _delete_analysis(self, analysis_id: str) -> None:
+        """Remove an analysis: its row first (it is gone for clients at once), then its files."""
+        self.store.delete(analysis_id)
+        shutil.rmtree(self.artefact_dir(analysis_id), ignore_errors=True)
 
     def _clean_tmp(self, older_than_s: float = 6 * 3600) -> None:
         """Remove temporary output folders left by a crash (old ones: others may be writing)."""
@@ -267,7 +370,7 @@ class JobRunner:
         fields["field_id"] = fields["field_id"].astype("int64")
         names = {int(fid): name for fid, name in zip(fields["field_id"], fields["name"], strict=True)}
         union = shapely.union_all(fields.geometry.values)
-        cache_dir = self.settings.cache_dir if self.api.use_cache else None
+        cache_dir = self.settings.ingest_cache_dir() if self.api.use_cache else None
         progress.set("fetch", 0.02, force=True)
         as_of = req.get("as_of") or req["end"]  # nothing later is fetched or seen
         cube = self.core.fetch_cube(
@@ -289,10 +392,10 @@ class JobRunner:
         if req.get("crops"):  # each field's crop is its "crop" property (api.validation)
             crops = CropSelection("crop", frozenset(req["crops"]["values"]))
         detector = None if crops is not None else self._not_wheat()
-        with served.lock:
+        with served.lease() as model:
             result = self.core.analyse(
                 cube,
-                served.model,
+                model,
                 fields=fields[["field_id", "geometry", *(["crop"] if crops else [])]],
                 explain=bool(req.get("explain")),
                 method=req.get("method", "ig"),
@@ -338,8 +441,8 @@ class JobRunner:
         cube = self.core.fetch_cube(req["source"], wide, req["start"], as_of,
                                     cache_dir=cache_dir, settings=self.settings,
                                     max_area_km2=None, aoi_crs="EPSG:4326")
-        with served.lock:
-            ref = self.core.request_reference(cube, served.model, as_of=as_of)
+        with served.lease() as model:
+            ref = self.core.request_reference(cube, model, as_of=as_of)
         return ref if ref.source == "scene" else None
 
     def artefact_dir(self, analysis_id: str) -> Path:

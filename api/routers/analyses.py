@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
 from agrostress.settings import Settings
+from api.clients import RateLimiter, owner_filter
 from api.errors import ApiError, error_response, jsonable
 from api.jobs.artefacts import ARTEFACTS, ID_RE
 from api.jobs.core import ERROR_STATUS
@@ -96,8 +97,10 @@ def render(request: Request, row: dict[str, Any], *, with_result: bool = True) -
     )
 
 
-def _get_row(svc: Service, analysis_id: str) -> dict[str, Any]:
-    row = svc.store.get(analysis_id) if ID_RE.fullmatch(analysis_id) else None
+def _get_row(svc: Service, analysis_id: str, client: str) -> dict[str, Any]:
+    """The row of an analysis ``client`` may see (404 for every other: no hint it exists)."""
+    visible = owner_filter(svc.api, client)
+    row = svc.store.get(analysis_id, visible) if ID_RE.fullmatch(analysis_id) else None
     if row is None:
         raise ApiError(404, "not_found", f"no analysis with id {analysis_id[:64]!r}")
     return row
@@ -118,9 +121,12 @@ def _get_row(svc: Service, analysis_id: str) -> dict[str, Any]:
     ),
     responses={
         202: {"model": Analysis, "description": "accepted: running in the background"},
-        413: {"model": ErrorResponse, "description": "a size limit (body, vertices, area)"},
+        413: {"model": ErrorResponse,
+              "description": "a size limit (body, vertices, area, estimated memory)"},
         422: ERRORS[422],
-        429: {"model": ErrorResponse, "description": "too many analyses queued"},
+        429: {"model": ErrorResponse,
+              "description": "too many analyses queued (on the server or of this client) or "
+              "submitted too fast; see Retry-After"},
         502: {"model": ErrorResponse, "description": "the data source failed"},
         503: {"model": ErrorResponse, "description": "model / core / source unavailable"},
     },
@@ -134,8 +140,19 @@ async def create_analysis(
     svc: Service = Depends(get_service),
     settings: Settings = Depends(get_library_settings),
     api: ApiSettings = Depends(get_api_settings),
+    client: str = Depends(require_api_key),
 ) -> JSONResponse:
     runner = svc.runner
+    wait_s = svc.limiter.take(client) if owner_filter(api, client) is not None else 0.0
+    if wait_s > 0:  # clients have limits of their own once they have keys
+        raise ApiError(
+            429, "rate_limited",
+            f"more than {api.client_rate_per_min:g} analyses a minute "
+            f"({ApiSettings.env_name('client_rate_per_min')}); retry in {wait_s:.0f} s",
+            details={"limit": api.client_rate_per_min,
+                     "setting": ApiSettings.env_name("client_rate_per_min")},
+            headers={"Retry-After": RateLimiter.retry_after(wait_s)},
+        )
     if runner.core is None:
         raise ApiError(503, "core_unavailable", f"analyses are unavailable: {svc.core_error}")
     served = svc.models.get(body.model)
@@ -149,10 +166,11 @@ async def create_analysis(
             )
         raise ApiError(503, "model_unavailable", "the default model is not loaded")
     prepared = await run_in_threadpool(prepare, body, settings, api, served.id)
-    runner.admit()  # a refused request leaves no row
-    row = await run_in_threadpool(svc.store.create, prepared.stored, served.ref(), runner.instance)
+    runner.admit(client)  # a refused request leaves no row
+    row = await run_in_threadpool(svc.store.create, prepared.stored, served.ref(),
+                                  runner.instance, client)
     try:
-        fut = runner.submit(row["id"])
+        fut = runner.submit(row["id"], client)
     except ApiError:  # the queue filled up in between: nothing is kept either
         await run_in_threadpool(svc.store.delete, row["id"])
         raise
@@ -179,16 +197,19 @@ async def create_analysis(
     return JSONResponse(out, status_code=202, headers={**location, "Retry-After": "2"})
 
 
-@router.get("", response_model=AnalysisList, summary="Recent analyses (newest first, no results)")
+@router.get("", response_model=AnalysisList,
+            summary="Your recent analyses (newest first, no results)")
 def list_analyses(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     status: Status | None = None,
     svc: Service = Depends(get_service),
+    client: str = Depends(require_api_key),
 ) -> dict[str, Any]:
     rows, total = svc.store.list_rows(
-        limit=limit, offset=offset, status=status.value if status else None
+        limit=limit, offset=offset, status=status.value if status else None,
+        client=owner_filter(svc.api, client),
     )
     return {
         "items": [render(request, r, with_result=False) for r in rows],
@@ -205,9 +226,10 @@ def list_analyses(
     responses={404: ERRORS[404]},
 )
 def get_analysis(
-    analysis_id: AnalysisId, request: Request, svc: Service = Depends(get_service)
+    analysis_id: AnalysisId, request: Request, svc: Service = Depends(get_service),
+    client: str = Depends(require_api_key),
 ) -> dict[str, Any]:
-    return render(request, _get_row(svc, analysis_id))
+    return render(request, _get_row(svc, analysis_id, client))
 
 
 @router.get(
@@ -233,8 +255,9 @@ def get_artefact(
     analysis_id: AnalysisId,
     artefact: ArtefactName,  # type: ignore[valid-type]
     svc: Service = Depends(get_service),
+    client: str = Depends(require_api_key),
 ) -> FileResponse:
-    row = _get_row(svc, analysis_id)
+    row = _get_row(svc, analysis_id, client)
     name = str(artefact.value)  # type: ignore[attr-defined]
     if row["status"] != Status.done:
         raise ApiError(

@@ -80,6 +80,47 @@ def test_body_size_streamed_without_length(limited: httpx.Client) -> None:
     r = limited.post("/v1/analyses", content=chunks(), headers={"content-type": "application/json"})
     assert "content-length" not in r.request.headers
     error_of(r, 413, "body_too_large")
+    assert r.headers["connection"] == "close"  # the server stops reading the rest
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_body_size_streamed_closes_the_connection(limited: httpx.Client) -> None:
+    """After a streamed 413 the server reads no further: the connection is closed, and a
+    body that keeps coming is not consumed (the client sees the 413, not a hang)."""
+    import socket
+
+    url = httpx.URL(str(limited.base_url))
+    with socket.create_connection((url.host, url.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/analyses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b" " * 4096
+        sent, answer = 0, b""
+        sock.settimeout(0.05)
+        while sent < 2_000_000:  # far beyond the 20 kB limit
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            except OSError:
+                break  # the server closed its side
+            try:
+                answer += sock.recv(65536)
+            except TimeoutError:
+                continue
+            if b"\r\n\r\n" in answer:
+                break
+        sock.settimeout(10)
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b"connection: close" in answer.lower()
+        assert sent < 2_000_000
+        rest = b""
+        try:
+            while data := sock.recv(65536):
+                rest += data
+        except OSError:
+            pass  # reset: closed with unread data
+        # end of stream: the server closed the connection after its answer
 
 
 def test_too_many_vertices(limited: httpx.Client) -> None:
