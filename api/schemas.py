@@ -209,6 +209,9 @@ class AnalysisResultBody(BaseModel):
     fields: list[FieldResult]
     totals: dict[str, Any] = Field(default_factory=dict)
     artefacts: list[str] = Field(default_factory=list)
+    rendering: list[str] = Field(
+        default_factory=list, description="PNG artefacts still being drawn after the answer: "
+        "listed in `artefacts` already; asking for one waits until it is drawn")
     map_bounds_wgs84: list[float] | None = Field(
         None, description="west, south, east, north of the map rasters"
     )

@@ -77,13 +77,13 @@ class Peaks:
 
 
 def folder_mb(path: Path) -> float:
+    """Size of the files under ``path`` (temporary ones included); folders and files that
+    vanish meanwhile (eviction, renames) are skipped."""
     total = 0
-    for p in path.rglob("*"):
-        try:
-            if p.is_file():
-                total += p.stat().st_size
-        except OSError:  # removed meanwhile (eviction, retention)
-            pass
+    for top, _, files in os.walk(path, onerror=lambda _e: None):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(top, name)).st_size
     return total / 1e6
 
 
@@ -139,8 +139,9 @@ def make_app(tmp: Path, model_dir: Path, args: argparse.Namespace) -> tuple[Any,
     settings = Settings(_env_file=None, data_dir=tmp / "data", model_dir=model_dir,
                         cache_max_gb=args.cache_max_gb)
     api = ApiSettings(_env_file=None, keys=KEYS, job_workers=args.workers,
-                      sources=["simulated"], sync_timeout_s=300, plots=not args.no_plots,
-                      max_job_memory_mb=args.max_job_memory_mb)
+                      sources=["simulated"], sync_timeout_s=900, plots=not args.no_plots,
+                      max_job_memory_mb=args.max_job_memory_mb,
+                      sync_max_ha=getattr(args, "sync_max_ha", 500.0))
     return create_app(settings, api), settings, api
 
 
@@ -250,7 +251,7 @@ def calibrate_one(size_m: float, model: str | None, explain: bool) -> dict[str, 
 
     tmp = Path(tempfile.mkdtemp(prefix="agrostress-bench-calibrate-"))
     ns = argparse.Namespace(cache_max_gb=0.0, workers=1, no_plots=False,
-                            max_job_memory_mb=1e6)
+                            max_job_memory_mb=1e6, sync_max_ha=1e9)
     model_dir, _ = pick_model(model, tmp)
     app, _, _ = make_app(tmp, model_dir, ns)
     srv = Server(app)
@@ -287,7 +288,7 @@ def calibrate_one(size_m: float, model: str | None, explain: bool) -> dict[str, 
 def calibrate(args: argparse.Namespace) -> None:
     print("| grid (ha) | explain | peak above idle (MB) | estimate (MB) |\n|---|---|---|---|")
     for size, explain in ((700, False), (1400, False), (2200, False), (3500, False),
-                          (1400, True)):
+                          (7000, False), (1400, True)):
         cmd = [sys.executable, __file__, "--calibrate-one", str(size)]
         cmd += ["--model", args.model] if args.model else []
         cmd += ["--explain"] if explain else []

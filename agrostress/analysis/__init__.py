@@ -60,7 +60,7 @@ from agrostress.analysis.fields import (
     rasterise_fields,
     read_fields,
 )
-from agrostress.analysis.outputs import write_outputs
+from agrostress.analysis.outputs import pending_renders, render_outputs, write_outputs
 from agrostress.analysis.references import request_reference
 from agrostress.analysis.result import FORMAT, AnalysisResult
 from agrostress.analysis.summaries import FieldSummary, field_summaries, pretty_name
@@ -81,9 +81,11 @@ __all__ = [
     "field_summaries",
     "grid_transform",
     "prepare_fields",
+    "pending_renders",
     "pretty_name",
     "rasterise_fields",
     "read_fields",
+    "render_outputs",
     "request_reference",
     "run_demo",
     "tile_halo",

@@ -99,7 +99,8 @@ def explain_candidates(model: Any, cand: Candidates | None, cfg: ExplainConfig, 
              field_rows: list[FieldSummary], proba: np.ndarray, classes: np.ndarray,
              names: list[str], dates: list[str], n_fields: int,
              class_shift: np.ndarray | None) -> Attributions:
-    f = explained_module(model.module, float64=cfg.float64, temperature=model.temperature,
+    module = model.cpu_module()  # attributions run on the CPU
+    f = explained_module(module, float64=cfg.float64, temperature=model.temperature,
                          class_shift=class_shift)
     doys = [int(d) for d in model.grid.doys]
     feats = list(model.spec.names)
@@ -121,7 +122,7 @@ def explain_candidates(model: Any, cand: Candidates | None, cfg: ExplainConfig, 
         target = np.asarray(lead, dtype=np.int64)[groups] if groups.size else groups
     else:
         target = groups.copy()
-    attr = attribute(model.module, x, target, cfg, prepared=f)
+    attr = attribute(module, x, target, cfg, prepared=f)
     comp: dict[str, Any] = {"method": cfg.method, "tolerance": cfg.tolerance}
     if cfg.method == "ig" and len(x):
         delta = completeness(f, x, target, attr, cfg)
@@ -132,7 +133,7 @@ def explain_candidates(model: Any, cand: Candidates | None, cfg: ExplainConfig, 
                 break
             steps *= 4
             fine = ExplainConfig(**{**cfg.__dict__, "ig_steps": steps})
-            attr[todo] = attribute(model.module, x[todo], target[todo], fine, prepared=f)
+            attr[todo] = attribute(module, x[todo], target[todo], fine, prepared=f)
             delta[todo] = completeness(f, x[todo], target[todo], attr[todo], fine)
             todo = todo[np.abs(delta[todo]) > cfg.tolerance]
         comp.update(

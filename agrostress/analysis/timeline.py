@@ -102,7 +102,7 @@ def _past_calls(model: Any, raw: np.ndarray, past: list[int], decision: Decision
     (the model's own inference path, one pass per step); the horizon is restored after."""
     centre = raw[:, :, :, model.context, model.context] if model.context else raw
     xn = model.normalise(np.moveaxis(raw, 2, -1))
-    x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(xn, -1, 2)))
+    x = model.tensor(np.moveaxis(xn, -1, 2))
     centre_n = model.normalise(centre)
     out = []
     try:
@@ -110,7 +110,7 @@ def _past_calls(model: Any, raw: np.ndarray, past: list[int], decision: Decision
             model.set_horizon(k + 1)
             with torch.inference_mode():
                 logits = model.module(x)
-            p = torch.softmax(logits / model.temperature, dim=1).numpy().T
+            p = torch.softmax(logits / model.temperature, dim=1).cpu().numpy().T
             p = apply_priors(p.astype(np.float32), names, decision.priors, trained)
             ood = None if model.ood is None else model.ood.score(model.ood_inputs(centre_n))
             out.append((p, abstentions(p, ood, decision, doys[k])))

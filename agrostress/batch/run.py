@@ -121,6 +121,7 @@ def run_batch(
     as_of: Any = None,
     crops: CropSelection | None = None,
     not_wheat: bool = True,
+    device: str = "cpu",
 ) -> Manifest:
     """Map ``region`` tile by tile on Dask; return the saved manifest (see module doc).
 
@@ -132,6 +133,7 @@ def run_batch(
     ``crops``: which of ``fields`` are winter wheat (their crop attribute): every pixel
     outside the wheat parcels is mapped "not wheat"; without it (and with ``not_wheat``) the
     built-in detector of ``settings.not_wheat_model_dir`` marks what is not wheat.
+    ``device``: where the workers run the model (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
     """
     from agrostress.analysis import tile_halo
     from agrostress.ingest import get_source, parse_period
@@ -244,6 +246,7 @@ def run_batch(
             1 if scheduler is None and client is None else None,
             wheat,
             detector_dir,
+            device,
         )
         for rid in todo
     }
@@ -361,6 +364,7 @@ def _job(
     torch_threads: int | None,
     wheat: Any = None,
     not_wheat_dir: str | None = None,
+    device: str = "cpu",
 ) -> TileJob:
     zone = grid.zone(tile.epsg)
     aoi, (row, col) = tile.fetch_aoi(zone.geometry, halo_px=halo, min_px=MIN_FETCH_PX)
@@ -386,6 +390,7 @@ def _job(
         torch_threads=torch_threads,
         wheat_parcels=wheat,
         not_wheat_dir=not_wheat_dir,
+        device=device,
     )
 
 

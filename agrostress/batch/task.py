@@ -33,7 +33,7 @@ TILE_META = "tile.json"
 REQUIRED_OUTPUTS = ("stress_map", "probabilities")
 
 _MODELS = threading.local()
-_LOADS: list[tuple[str, str]] = []
+_LOADS: list[tuple[str, str, str]] = []
 _THREADS_SET: list[int] = []
 
 
@@ -60,12 +60,14 @@ class TileJob:
     wheat_parcels: Any = None
     #: the built-in not-wheat detector's folder (runs without a crop attribute), or None
     not_wheat_dir: str | None = None
+    #: where the model runs on the worker (``cpu``, ``cuda``, ``cuda:N``, ``mps``)
+    device: str = "cpu"
 
 
 # --------------------------------------------------------------------------- model cache
 
 
-def get_model(model_dir: str | Path, sha256: str | None = None) -> Any:
+def get_model(model_dir: str | Path, sha256: str | None = None, device: str = "cpu") -> Any:
     """This worker thread's copy of the checkpoint at ``model_dir``, loaded on first use.
 
     Dask workers run one thread by default (``threads_per_worker=1``), so this is once per
@@ -74,8 +76,8 @@ def get_model(model_dir: str | Path, sha256: str | None = None) -> Any:
     """
     from agrostress.models import load
 
-    cache: dict[tuple[str, str], Any] = _MODELS.__dict__.setdefault("models", {})
-    key = (str(Path(model_dir).resolve()), sha256 or "")
+    cache: dict[tuple[str, str, str], Any] = _MODELS.__dict__.setdefault("models", {})
+    key = (str(Path(model_dir).resolve()), sha256 or "", device)
     model = cache.get(key)
     if model is None:
         if not Path(model_dir).is_dir():
@@ -89,7 +91,7 @@ def get_model(model_dir: str | Path, sha256: str | None = None) -> Any:
                 f"model {model_dir} changed during the run (weights sha256 "
                 f"{model.card.weights_sha256[:12]}… ≠ {sha256[:12]}…)"
             )
-        cache[key] = model
+        cache[key] = model.to(device)
         _LOADS.append(key)
     return model
 
@@ -134,7 +136,7 @@ def run_tile(job: TileJob) -> dict[str, Any]:
     _set_threads(job.torch_threads)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    model = get_model(job.model_dir, job.model_sha256)
+    model = get_model(job.model_dir, job.model_sha256, job.device)
     detector = None if job.not_wheat_dir is None else get_detector(job.not_wheat_dir)
     timings["model_load"] = time.perf_counter() - t
 

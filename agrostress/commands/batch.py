@@ -12,6 +12,7 @@ from agrostress.commands.common import (
     console,
     crop_column_option,
     crop_preset_option,
+    device_option,
     min_confidence_option,
     not_wheat_option,
     priors_option,
@@ -75,6 +76,7 @@ def register(app: typer.Typer) -> None:
         wheat_values: str | None = wheat_values_option(),
         crop_preset: str | None = crop_preset_option(),
         not_wheat: bool = not_wheat_option(),
+        device: str = device_option(),
     ) -> None:
         """Map a region: tiles on a UTM grid, one Dask task per tile, mosaics + manifest.
 
@@ -96,6 +98,13 @@ def register(app: typer.Typer) -> None:
             _fail(str(e))
         if crops is not None and fields is None:
             _fail("--crop-column / --wheat-values / --crop-preset need the parcels: give --fields")
+        if scheduler is None:  # local workers: the device must exist here (else: on them)
+            from agrostress.models.device import DeviceError, resolve_device
+
+            try:
+                resolve_device(device)
+            except DeviceError as e:
+                _fail(str(e))
         settings = get_settings()
         update: dict[str, Any] = {}
         if input_dir is not None:
@@ -138,6 +147,7 @@ def register(app: typer.Typer) -> None:
                     settings=settings,
                     region_crs=region_crs,
                     progress=display.update,
+                    device=device,
                     as_of=as_of,
                     crops=crops,
                     not_wheat=not_wheat,

@@ -57,6 +57,13 @@ def wheat_values_option() -> typer.models.OptionInfo:
         "winter wheat (case-insensitive)")
 
 
+def device_option() -> typer.models.OptionInfo:
+    """``--device``: where the model runs."""
+    return typer.Option(
+        "cpu", "--device", help="where the model runs: cpu (default), cuda, cuda:N or mps "
+        "(attributions run on the CPU)")
+
+
 def not_wheat_option() -> typer.models.OptionInfo:
     """``--not-wheat/--no-not-wheat``: the built-in not-wheat detector."""
     return typer.Option(

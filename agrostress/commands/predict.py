@@ -13,6 +13,7 @@ from agrostress.commands.common import (
     crop_column_option,
     crop_preset_option,
     decision_policy,
+    device_option,
     min_confidence_option,
     not_wheat_option,
     priors_option,
@@ -55,6 +56,7 @@ def register(app: typer.Typer) -> None:
         wheat_values: str | None = wheat_values_option(),
         crop_preset: str | None = crop_preset_option(),
         not_wheat: bool = not_wheat_option(),
+        device: str = device_option(),
     ) -> None:
         """Classify every pixel of CUBE, summarise per field, write COGs, PNGs and JSON."""
         from agrostress import analysis
@@ -75,7 +77,7 @@ def register(app: typer.Typer) -> None:
             check_out_dir(out, overwrite=overwrite)
             method = check_method(method)
             settings = get_settings()
-            loaded = load(model or settings.model_dir)
+            loaded = load(model or settings.model_dir).to(device)
             decision = decision_policy(priors, min_confidence)
             crops = crop_selection(crop_preset, crop_column, wheat_values)
             if crops is not None and fields is None:

@@ -106,6 +106,42 @@ class LoadedModel:
     norm: NormStats
     reference: np.ndarray | None = None  # the current reference (T, F), normalised
     observed_steps: int | None = None  # the current season horizon (grid steps); None: all
+    device: str = "cpu"  # where the torch module runs (forests always on the CPU)
+    _cpu_copy: Any = field(default=None, repr=False, compare=False)
+
+    def to(self, device: str | torch.device | None) -> LoadedModel:
+        """Run inference on ``device`` (``cpu``, ``cuda``, ``cuda:N``, ``mps``; checked:
+        :class:`~agrostress.models.device.DeviceError` when it does not exist here)."""
+        from agrostress.models.device import resolve_device
+
+        dev = resolve_device(device)
+        if self.is_torch:
+            self.module.to(dev)
+            self._cpu_copy = None
+        self.device = str(dev)
+        if self.reference is not None and self.is_torch:
+            self.module.set_reference(self.tensor(self.reference))
+        return self
+
+    def tensor(self, x: np.ndarray) -> torch.Tensor:
+        """A numpy input as a tensor on the model's device."""
+        t = torch.from_numpy(np.ascontiguousarray(x))
+        return t if self.device == "cpu" else t.to(self.device, non_blocking=True)
+
+    def cpu_module(self) -> Any:
+        """The module on the CPU (attributions run there): itself, or a copy when the model
+        runs on another device."""
+        if self.device == "cpu" or not self.is_torch:
+            return self.module
+        if self._cpu_copy is None:
+            import copy
+
+            self._cpu_copy = copy.deepcopy(self.module).to("cpu")
+        if self.reference is not None:
+            self._cpu_copy.set_reference(torch.from_numpy(self.reference))
+        if self.observed_steps is not None and self.in_season:
+            self._cpu_copy.set_horizon(self.observed_steps)
+        return self._cpu_copy
 
     @property
     def context(self) -> int:
@@ -162,7 +198,7 @@ class LoadedModel:
     def set_reference(self, series: np.ndarray) -> None:
         """Judge the following calls against ``series`` (T, F) raw features."""
         self.reference = self.normalise(np.asarray(series)[None])[0]
-        self.module.set_reference(torch.from_numpy(self.reference))
+        self.module.set_reference(self.tensor(self.reference))
 
     @property
     def temperature(self) -> float:
@@ -199,8 +235,8 @@ class LoadedModel:
         if not self.is_torch:
             return self.module.predict_proba(xn).astype(np.float32)
         self.module.eval()
-        out = [torch.softmax(self.module(torch.from_numpy(xn[i : i + batch])) / self.temperature,
-                             dim=1).numpy()
+        out = [torch.softmax(self.module(self.tensor(xn[i : i + batch])) / self.temperature,
+                             dim=1).cpu().numpy()
                for i in range(0, len(xn), batch)]
         return np.concatenate(out) if out else np.zeros((0, len(self.card.class_names)), np.float32)
 
@@ -225,8 +261,10 @@ class LoadedModel:
             self.module.eval()
             img = self.normalise_image(x)
             pix = img.permute(2, 3, 0, 1).reshape(h * w, t, f).numpy() if scorer else None
+            if self.device != "cpu":
+                img = img.to(self.device)
             logits = self.module.forward_image(img[None])
-            proba = torch.softmax(logits / self.temperature, dim=1)[0].numpy()
+            proba = torch.softmax(logits / self.temperature, dim=1)[0].cpu().numpy()
         if scorer is None:
             return proba, None
         return proba, scorer.score(self.ood_inputs(pix)).reshape(h, w)

@@ -7,6 +7,8 @@ folder atomically.
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +72,11 @@ def check_out_dir(out_dir: Path, *, overwrite: bool = True) -> None:
 
 
 def write_all(result: Any, out_dir: Path, *, overwrite: bool = True,
-              plots: bool = True) -> dict[str, Path]:
-    """Write every artefact that applies to ``result``; returns {artefact name: final path}."""
-    from agrostress.outputs import render
+              plots: bool = True, renders: bool = True) -> dict[str, Path]:
+    """Write every artefact that applies to ``result``; returns {artefact name: final path}.
 
+    ``renders=False`` leaves out the PNGs (:func:`render_pngs` draws them later, e.g. after
+    the REST service has answered)."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir, overwrite=overwrite)
     names = result.class_names
@@ -112,26 +115,12 @@ def write_all(result: Any, out_dir: Path, *, overwrite: bool = True,
             resampling="average",
         )
         written.append("probabilities")
-        render.stress_map_png(tmp / ARTEFACTS["stress_map_png"], result)
-        written.append("stress_map_png")
         write_json(tmp / ARTEFACTS["summary"], summary_dict(result))
         written.append("summary")
-        if plots:
-            render.histogram_png(tmp / ARTEFACTS["probability_histogram"], result)
-            written.append("probability_histogram")
-            if render.trajectories_png(tmp / ARTEFACTS["trajectories"], result):
-                written.append("trajectories")
-            if render.timeline_png(tmp / ARTEFACTS["timeline"], result):
-                written.append("timeline")
         if result.attributions:
             a = result.attributions
             write_json(tmp / ARTEFACTS["attributions"], attributions_dict(result), digits=6)
-            render.attribution_png(tmp / ARTEFACTS["attributions_png"], a, per="classes")
-            written += ["attributions", "attributions_png"]
-            if plots and a.fields:
-                render.attribution_png(tmp / ARTEFACTS["attributions_fields_png"], a,
-                                       per="fields")
-                written.append("attributions_fields_png")
+            written.append("attributions")
             ev = np.stack([np.asarray(a.evidence), np.asarray(a.evidence_rust_vs_n)])
             ev = ev.astype(np.float32)
             write_cog(
@@ -142,12 +131,61 @@ def write_all(result: Any, out_dir: Path, *, overwrite: bool = True,
                 resampling="average",
             )
             written.append("evidence")
-            if plots:
-                render.evidence_png(tmp / ARTEFACTS["evidence_png"], result)
-                written.append("evidence_png")
             _write_pixels(tmp / ARTEFACTS["pixel_attributions"], result)
             written.append("pixel_attributions")
+        if renders:
+            written += render_pngs(result, tmp, plots=plots)
     return {k: out_dir / ARTEFACTS[k] for k in written}
+
+
+def png_artefacts(result: Any, *, plots: bool = True) -> list[str]:
+    """The PNG artefacts :func:`render_pngs` draws for ``result`` (the trajectories and the
+    time line only where there is something to draw)."""
+    names = ["stress_map_png"]
+    if plots:
+        names.append("probability_histogram")
+        if result.trajectories:
+            names.append("trajectories")
+        if any(len(t.dates) > 1 for t in (result.timelines or [])):
+            names.append("timeline")
+    a = result.attributions
+    if a:
+        names.append("attributions_png")
+        if plots and a.fields:
+            names.append("attributions_fields_png")
+        if plots:
+            names.append("evidence_png")
+    return names
+
+
+def render_pngs(result: Any, folder: Path, *, plots: bool = True) -> list[str]:
+    """Draw the PNG artefacts of ``result`` into the existing ``folder``, each file appearing
+    atomically; the names of those drawn. ``plots=False``: only the map and the class
+    attributions (the optional plots cost most of the drawing time)."""
+    from agrostress.outputs import render
+
+    drawers = {
+        "stress_map_png": lambda p: render.stress_map_png(p, result),
+        "probability_histogram": lambda p: render.histogram_png(p, result),
+        "trajectories": lambda p: render.trajectories_png(p, result),
+        "timeline": lambda p: render.timeline_png(p, result),
+        "attributions_png": lambda p: render.attribution_png(p, result.attributions,
+                                                             per="classes"),
+        "attributions_fields_png": lambda p: render.attribution_png(p, result.attributions,
+                                                                    per="fields"),
+        "evidence_png": lambda p: render.evidence_png(p, result),
+    }
+    drawn = []
+    for name in png_artefacts(result, plots=plots):
+        final = Path(folder) / ARTEFACTS[name]
+        tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.png")
+        try:
+            if drawers[name](tmp) is not None and tmp.exists():
+                os.replace(tmp, final)
+                drawn.append(name)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return drawn
 
 
 def _write_pixels(path: Path, result: Any) -> None:
@@ -176,6 +214,8 @@ __all__ = [
     "check_out_dir",
     "class_colormap",
     "jsonable",
+    "png_artefacts",
+    "render_pngs",
     "summary_dict",
     "validate_cog",
     "write_all",

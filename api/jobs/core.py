@@ -34,6 +34,14 @@ class Core:
     write_outputs: Callable[..., Any]
     #: the wheat reference of a cube (for a buffer around too few fields); None: not offered
     request_reference: Callable[..., Any] | None = None
+    #: draw the PNGs after the answer (``write_outputs(renders=False)`` first); with
+    #: ``pending_renders`` (the PNG names to expect). None: ``write_outputs`` draws them all
+    render_outputs: Callable[..., Any] | None = None
+    pending_renders: Callable[..., Any] | None = None
+
+    @property
+    def renders_later(self) -> bool:
+        return self.render_outputs is not None and self.pending_renders is not None
 
 
 def default_core() -> tuple[Core | None, str | None]:
@@ -44,7 +52,8 @@ def default_core() -> tuple[Core | None, str | None]:
     except ImportError as e:  # pragma: no cover - broken install
         return None, f"cannot import the core path: {e}"
     return Core(fetch_cube, analysis.analyse, analysis.write_outputs,
-                analysis.request_reference), None
+                analysis.request_reference, analysis.render_outputs,
+                analysis.pending_renders), None
 
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]*[^\s'\"<>).,;:]", re.IGNORECASE)

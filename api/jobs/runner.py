@@ -42,6 +42,7 @@ from api.jobs.core import Core, classify
 from api.jobs.fair_queue import FairQueue
 from api.jobs.memory import job_workers
 from api.jobs.progress import JobInterrupted, JobProgress
+from api.jobs.renders import Renders
 from api.registry import ModelRegistry, ServedModel
 from api.settings import ApiSettings
 from api.zones import class_zones, map_bounds_wgs84
@@ -87,6 +88,8 @@ class JobRunner:
                                           daemon=True) for i in range(self.workers)]
         self._beat = threading.Thread(target=self._beat_loop, name="agrostress-jobs-beat", daemon=True)
         self._last_cleanup = 0.0
+        self.renders = Renders(store, self._draw, self.artefact_dir,
+                               idle=lambda: self.pending == 0)
         for served in models.models.values():  # one replica per worker: no queue on a lock
             served.provision(self.workers)
 
@@ -97,6 +100,7 @@ class JobRunner:
         self._clean_tmp()
         for t in self._threads:
             t.start()
+        self.renders.start()
         self.recover()
         self._beat.start()
 
@@ -112,6 +116,7 @@ class JobRunner:
                 break
             with contextlib.suppress(BaseException):  # cancelled / interrupted / reported
                 fut.result(timeout=remaining)
+        self.renders.close()
         self._beat.join(timeout=5)
         released = self.store.release(self.instance)
         if released:
@@ -269,7 +274,8 @@ class JobRunner:
                 rows = self.store.statuses(sorted(folders))
                 finished = sorted(
                     (fin or dt.datetime.min, name) for name, (status, fin) in rows.items()
-                    if status not in ACTIVE and name not in self._futures)
+                    if status not in ACTIVE and name not in self._futures
+                    and not self.renders.pending_here(name))
                 for _, name in finished:
                     if total <= limit:
                         break
@@ -320,7 +326,7 @@ class JobRunner:
                 started_at=utcnow(),
                 attempts=row["attempts"] + 1,
             )
-            result = self._execute(analysis_id, row["request"], served, progress)
+            result, analysed = self._execute(analysis_id, row["request"], served, progress)
         except JobInterrupted:
             LOGGER.info("analysis %s interrupted by shutdown", analysis_id)
             return
@@ -338,6 +344,8 @@ class JobRunner:
                 LOGGER.info("analysis %s failed: %s: %s", analysis_id, code, e)  # unredacted
             self._fail(analysis_id, code, message)
             return
+        if result["rendering"]:  # drawn on first request, or when the workers are idle
+            self.renders.add(analysis_id, analysed, result["rendering"])
         self.store.update(
             analysis_id,
             owner=self.instance,
@@ -347,6 +355,11 @@ class JobRunner:
             result=result,
             finished_at=utcnow(),
         )
+
+    def _draw(self, analysed: Any, folder: Path) -> list[str]:
+        """Draw the PNGs of a finished analysis into its folder (see :mod:`api.jobs.renders`)."""
+        assert self.core is not None and self.core.render_outputs is not None
+        return list(self.core.render_outputs(analysed, folder, plots=self.api.plots))
 
     def _fail(self, analysis_id: str, code: str, message: str) -> None:
         self.store.update(
@@ -361,7 +374,8 @@ class JobRunner:
 
     def _execute(
         self, analysis_id: str, req: dict[str, Any], served: ServedModel, progress: JobProgress
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Any]:
+        """Fetch, analyse and write; (the stored result, the core's result object)."""
         import geopandas as gpd
         import shapely
 
@@ -408,7 +422,7 @@ class JobRunner:
                 **({"reference": reference} if reference is not None else {}),
             )
         progress.set("write", 0.95, force=True)
-        return self._write(analysis_id, result, served, names)
+        return self._write(analysis_id, result, served, names), result
 
     def _not_wheat(self) -> NotWheatDetector | None:
         """The built-in not-wheat detector of the settings, loaded once."""
@@ -461,8 +475,11 @@ class JobRunner:
         final = self.artefact_dir(analysis_id)
         tmp = self.analyses_dir / f".{analysis_id}.{uuid.uuid4().hex[:8]}.tmp"
         tmp.mkdir(parents=True)
+        assert self.core is not None
+        later = self.core.renders_later  # the PNGs are drawn after the answer
         try:
-            self.core.write_outputs(result, tmp, plots=self.api.plots)  # type: ignore[union-attr]
+            self.core.write_outputs(result, tmp, plots=self.api.plots,
+                                    **({"renders": False} if later else {}))
             bounds = None
             if (tmp / "stress_map.tif").is_file():
                 zones = class_zones(tmp / "stress_map.tif", list(served.card.class_names))
@@ -483,10 +500,14 @@ class JobRunner:
             fid = d.get("field_id")
             d["name"] = names.get(int(fid)) if isinstance(fid, int | float) else None
             fields.append(d)
+        rendering = (sorted(self.core.pending_renders(result, plots=self.api.plots))
+                     if later else [])  # type: ignore[misc]
+        written = {n for n in ARTEFACTS if (final / n).is_file()}
         return {
             "fields": fields,
             "totals": jsonable(result.totals),
-            "artefacts": sorted(n for n in ARTEFACTS if (final / n).is_file()),
+            "artefacts": sorted(written | set(rendering)),
+            "rendering": rendering,
             "map_bounds_wgs84": bounds,
             "decision": jsonable(result.meta.get("decision")),
             "reference": jsonable(result.meta.get("reference")),

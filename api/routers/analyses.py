@@ -232,6 +232,28 @@ def get_analysis(
     return render(request, _get_row(svc, analysis_id, client))
 
 
+RENDER_STALE_S = 300.0
+"""A PNG another process has been drawing for longer is taken as never coming (it stopped)."""
+
+
+def _after_rendering(svc: Service, row: dict[str, Any], client: str) -> dict[str, Any]:
+    """The row once its PNGs are drawn: drawn now when this process holds the result (see
+    :mod:`api.jobs.renders`), else 503 ``artefact_rendering`` with Retry-After while another
+    process may still draw them."""
+    analysis_id = row["id"]
+    if svc.runner.renders.pending_here(analysis_id):
+        svc.runner.renders.draw(analysis_id)
+        return _get_row(svc, analysis_id, client)
+    updated = row.get("updated_at") or row.get("finished_at")
+    age = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - updated).total_seconds() if updated \
+        else RENDER_STALE_S
+    if age < RENDER_STALE_S:
+        raise ApiError(503, "artefact_rendering",
+                       f"analysis {analysis_id}'s PNGs are still being drawn; retry shortly",
+                       headers={"Retry-After": "1"})
+    return row
+
+
 @router.get(
     "/{analysis_id}/{artefact}",
     summary="An artefact of a finished analysis",
@@ -249,6 +271,9 @@ def get_analysis(
         },
         404: {"model": ErrorResponse, "description": "no such analysis or artefact"},
         409: {"model": ErrorResponse, "description": "the analysis has not finished"},
+        503: {"model": ErrorResponse,
+              "description": "the PNG is still being drawn by another server process "
+              "(`Retry-After`)"},
     },
 )
 def get_artefact(
@@ -266,6 +291,8 @@ def get_artefact(
             f"analysis {analysis_id} is {row['status']}; artefacts exist once it is done",
         )
     path = svc.runner.artefact_dir(analysis_id) / name
+    if name in (row.get("result") or {}).get("rendering", []) and not path.is_file():
+        row = _after_rendering(svc, row, client)
     if name not in (row.get("result") or {}).get("artefacts", []) or not path.is_file():
         hint = " (request explain=true)" if name.startswith(("attributions", "evidence")) else ""
         raise ApiError(

@@ -130,7 +130,38 @@ def fake_analyse(cube: Any, model: Any, *, fields: Any, explain: bool, method: s
                            meta={"decision": {"priors": "fake"}, "reference": None})
 
 
-def write_outputs(result: Any, out_dir: Path, *, plots: bool = True) -> dict[str, Path]:
+class LaterRenders:
+    """The fake core with the PNG drawn after the answer (``renders=False``), slowly; with
+    ``fail``, the drawing raises."""
+
+    def __init__(self, delay_s: float = 1.0, fail: bool = False):
+        self.delay_s, self.fail = delay_s, fail
+
+    def core(self, fake: FakeCore | None = None) -> Core:
+        fake = fake or FakeCore()
+        return Core(fake.fetch_cube, fake.analyse, write_outputs,
+                    render_outputs=self.render, pending_renders=lambda _r, plots=True:
+                    ["stress_map.png"])
+
+    def render(self, result: Any, out_dir: Path, *, plots: bool = True) -> list[str]:
+        time.sleep(self.delay_s)
+        if self.fail:
+            raise RuntimeError("drawing failed")
+        _map_png(result, Path(out_dir) / "stress_map.png")
+        return ["stress_map.png"]
+
+
+def _map_png(result: Any, path: Path) -> None:
+    arr = np.asarray(result.classes.values, dtype=np.uint8)
+    rgba = np.zeros((*arr.shape, 4), dtype=np.uint8)
+    valid = arr != 255
+    rgba[valid, :3] = COLOURS[arr[valid]]
+    rgba[valid, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(path)
+
+
+def write_outputs(result: Any, out_dir: Path, *, plots: bool = True,
+                  renders: bool = True) -> dict[str, Path]:
     out_dir = Path(out_dir)
     aoi = result.aoi
     arr = np.asarray(result.classes.values, dtype=np.uint8)
@@ -139,12 +170,9 @@ def write_outputs(result: Any, out_dir: Path, *, plots: bool = True) -> dict[str
                        height=aoi.height, count=1, dtype="uint8", crs=f"EPSG:{aoi.epsg}",
                        transform=aoi.transform, nodata=255) as dst:
         dst.write(arr, 1)
-    rgba = np.zeros((*arr.shape, 4), dtype=np.uint8)
-    valid = arr != 255
-    rgba[valid, :3] = COLOURS[arr[valid]]
-    rgba[valid, 3] = 255
-    paths["stress_map.png"] = out_dir / "stress_map.png"
-    Image.fromarray(rgba, "RGBA").save(paths["stress_map.png"])
+    if renders:
+        paths["stress_map.png"] = out_dir / "stress_map.png"
+        _map_png(result, paths["stress_map.png"])
     paths["summary.json"] = out_dir / "summary.json"
     paths["summary.json"].write_text(json.dumps({"fields": result.fields}, default=str))
     if result.attributions is not None:

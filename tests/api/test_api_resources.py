@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from api.jobs.memory import estimate_job_mb, job_workers
 from api.schemas import AnalysisRequest
 from api.settings import ApiSettings
 from api.validation import prepare
-from tests.api.api_fakes import FakeCore, field_polygon
+from tests.api.api_fakes import FakeCore, LaterRenders, field_polygon
 from tests.api.api_helpers import LiveServer
 
 
@@ -134,3 +135,78 @@ def test_worker_count_follows_memory_at_start(serve: Callable[..., LiveServer],
                                          "source": "simulated"})
         assert r.status_code == 201, r.text
 
+
+
+def _post_sync(c: Any) -> Any:
+    return c.post("/v1/analyses", json={"fields": field_polygon(5.0, 51.0, 300),
+                                        "start": "2024-03-01", "end": "2024-07-20",
+                                        "source": "simulated"})
+
+
+def test_pngs_are_drawn_after_the_answer(serve: Callable[..., LiveServer]) -> None:
+    """The answer does not wait for the PNGs; asking for one waits until it is drawn."""
+    srv = serve(core=LaterRenders(delay_s=1.5).core())
+    with srv.client() as c:
+        t0 = time.monotonic()
+        r = _post_sync(c)
+        answered = time.monotonic() - t0
+        assert r.status_code == 201, r.text
+        res = r.json()["result"]
+        assert answered < 1.5, answered  # before the drawing is done
+        assert res["rendering"] == ["stress_map.png"] and "stress_map.png" in res["artefacts"]
+        assert "stress_map.tif" in res["artefacts"]
+        png = c.get(r.json()["links"]["stress_map.png"])  # waits for the drawing
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+        after = c.get(r.json()["links"]["self"]).json()["result"]
+        assert after["rendering"] == [] and "stress_map.png" in after["artefacts"]
+
+
+def test_failed_drawing_leaves_the_answer_and_drops_the_png(
+        serve: Callable[..., LiveServer]) -> None:
+    srv = serve(core=LaterRenders(delay_s=0.2, fail=True).core())
+    with srv.client() as c:
+        r = _post_sync(c)
+        assert r.status_code == 201, r.text
+        aid = r.json()["id"]
+        png = c.get(f"/v1/analyses/{aid}/stress_map.png")
+        assert png.status_code == 404 and png.json()["error"]["code"] == "artefact_not_found"
+        after = c.get(f"/v1/analyses/{aid}").json()["result"]
+        assert after["rendering"] == [] and "stress_map.png" not in after["artefacts"]
+        assert c.get(f"/v1/analyses/{aid}/stress_map.tif").status_code == 200
+
+
+def test_pngs_drawn_when_idle_without_being_asked(serve: Callable[..., LiveServer]) -> None:
+    srv = serve(core=LaterRenders(delay_s=0.1).core())
+    with srv.client() as c:
+        r = _post_sync(c)
+        aid = r.json()["id"]
+        deadline = time.monotonic() + 10
+        while c.get(f"/v1/analyses/{aid}").json()["result"]["rendering"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert (srv.service.runner.artefact_dir(aid) / "stress_map.png").is_file()
+
+
+def test_renders_keep_a_bounded_number_of_results(tmp_path: Path) -> None:
+    """Beyond ``keep`` results the oldest are dropped: their PNGs leave the artefacts."""
+    from api.jobs.renders import Renders
+
+    store = Store(default_url(tmp_path))
+    ids = []
+    for _ in range(2):
+        row = store.create({}, {"id": "m", "name": "m", "version": "1"}, "o")
+        store.update(row["id"], status="done", result={
+            "artefacts": ["stress_map.png", "stress_map.tif"], "rendering": ["stress_map.png"]})
+        ids.append(row["id"])
+    drawn: list[str] = []
+    renders = Renders(store, lambda res, folder: drawn.append(res) or ["stress_map.png"],
+                      lambda i: tmp_path / i, idle=lambda: False, keep=1)
+    renders.add(ids[0], "r0", ["stress_map.png"])
+    renders.add(ids[1], "r1", ["stress_map.png"])  # drops r0
+    assert store.get(ids[0])["result"] == {"artefacts": ["stress_map.tif"], "rendering": []}
+    renders.draw(ids[0])  # nothing left to draw for it
+    renders.draw(ids[1])
+    assert drawn == ["r1"]
+    assert store.get(ids[1])["result"]["artefacts"] == ["stress_map.png", "stress_map.tif"]
+    renders.close()
+    store.close()

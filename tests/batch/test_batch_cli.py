@@ -94,6 +94,21 @@ def test_cli_workers_and_scheduler_are_exclusive(
     assert res.exit_code == 2 and "either" in _text(res)
 
 
+def test_cli_device(app, env, region_scene, tiny_model_dir, tmp_path) -> None:
+    """``--device``: a device missing here is refused before anything runs; cpu maps."""
+    import torch
+
+    if not torch.cuda.is_available():
+        args = _args(region_scene, tiny_model_dir, tmp_path / "gpu", "--device", "cuda")
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2 and "no CUDA device here" in _text(res)
+        assert not (tmp_path / "gpu" / MANIFEST_NAME).exists()
+    res = CliRunner().invoke(app, _args(region_scene, tiny_model_dir, tmp_path / "cpu",
+                                        "--device", "cpu"))
+    assert res.exit_code == 0, _text(res)
+    assert (tmp_path / "cpu" / MANIFEST_NAME).exists()
+
+
 def test_cli_missing_files_folder(app, env, region_scene, tiny_model_dir, tmp_path) -> None:
     args = _args(region_scene, tiny_model_dir, tmp_path / "out")
     args[args.index("--input") + 1] = str(tmp_path / "nowhere")
