@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import xarray as xr
 
@@ -246,11 +247,53 @@ def reachable_steps(grid_doys: np.ndarray, obs_doys: np.ndarray, edge: float) ->
     return np.asarray(grid_doys) <= float(np.max(obs_doys)) + edge
 
 
+@numba.njit(cache=True)
+def _fill_nearest_3d(x: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:func:`fill_nearest` of a (G, F, P) float array (any strides), compiled: one pass
+    forward and one back per series, and only series with a NaN are written."""
+    G, nf, n_p = x.shape
+    prv = np.empty(G, np.int64)
+    for f in range(nf):
+        for p in range(n_p):
+            has_nan = False
+            last = -1
+            for g in range(G):
+                if np.isnan(x[g, f, p]):
+                    has_nan = True
+                else:
+                    last = g
+                prv[g] = last
+            if not has_nan or last < 0:  # complete, or no finite value at all
+                continue
+            nxt = -1
+            for g in range(G - 1, -1, -1):
+                if not np.isnan(x[g, f, p]):
+                    nxt = g
+                    continue
+                a = prv[g]
+                if a >= 0 and (nxt < 0 or g - a <= nxt - g):
+                    x[g, f, p] = x[a, f, p]
+                else:
+                    x[g, f, p] = x[nxt, f, p]
+
+
 def fill_nearest(x: np.ndarray) -> np.ndarray:
     """In place: replace NaN along axis 0 by the nearest finite value (ties → earlier).
 
     Works on any (G, ...) array, views included; series without a finite value stay NaN.
+    (G, F, P) float arrays take a compiled kernel (``numba``), others :func:`_fill_nearest_np`.
     """
+    if x.ndim == 3 and x.dtype in (np.float32, np.float64) and x.size:
+        _fill_nearest_3d(x)
+        return x
+    return _fill_nearest_np(x)
+
+
+def _fill_nearest_np(x: np.ndarray) -> np.ndarray:
+    """:func:`fill_nearest` in numpy (the reference of the compiled kernel)."""
+    if x.ndim == 1:  # one series: a (G, 1) view of it
+        _fill_nearest_np(x[:, None])
+        return x
     G = x.shape[0]
     colsum = x.sum(axis=0)  # NaN in a series ⇒ NaN sum (±inf may add false alarms: harmless)
     where = np.nonzero(np.isnan(colsum))
