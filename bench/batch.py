@@ -99,6 +99,31 @@ def bench_model(work: Path, model: str | None) -> tuple[Path, str]:
     return save(module, card, work / "model"), "untrained ffdnn (default config)"
 
 
+S2_TILE_KM2 = 110.0 * 110.0
+"""One Sentinel-2 granule (MGRS tile)."""
+
+
+def print_targets(rows: list[dict[str, Any]], baseline: dict[str, Any] | None,
+                  rev: str | None) -> None:
+    """km²/h per worker count, now and at the baseline commit, the 1 → 2 worker scaling and
+    the hours one Sentinel-2 tile takes (targets: ≥ 10,000 km²/h per worker, ≥ 1.8×)."""
+    before = {r["workers"]: r for r in (baseline or {}).get("rows", [])}
+    print("\n| workers | km²/h now | km²/h per worker | S2 tile (h) |"
+          + (f" km²/h at {rev} | speed-up |" if baseline else ""))
+    print("|---|---|---|---|" + ("---|---|" if baseline else ""))
+    for r in rows:
+        n, now = r["workers"], r["km2_per_hour"]
+        cells = [str(n), f"{now:,.0f}", f"{now / max(n, 1):,.0f}", f"{S2_TILE_KM2 / now:.2f}"]
+        if baseline and n in before:
+            old = before[n]["km2_per_hour"]
+            cells += [f"{old:,.0f}", f"{now / old:.2f}x"]
+        print("| " + " | ".join(cells) + " |")
+    by_n = {r["workers"]: r["km2_per_hour"] for r in rows}
+    if 1 in by_n and 2 in by_n:
+        print(f"1 → 2 workers: {by_n[2] / by_n[1]:.2f}x (target ≥ 1.8x); per worker with one: "
+              f"{by_n[1]:,.0f} km²/h (target ≥ 10,000)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=512, help="region side in 10 m pixels")
@@ -109,6 +134,8 @@ def main() -> None:
     ap.add_argument("--work", default=None, help="keep the data here (default: a temp folder)")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "batch.json"))
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also run this commit's bench/batch.py on the same data, same session")
     args = ap.parse_args()
 
     from agrostress.batch import run_batch
@@ -172,8 +199,22 @@ def main() -> None:
                 *(f"{sh.get(k, 0.0):.0%}" for k in ("read", "preprocess", "model", "write", "other")),
             ]  # fmt: skip
             print(" | ".join(f"{c:>12}" for c in cells))
+        baseline = None
+        if args.baseline:
+            import sys
+
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from bench.baseline import run_on_commit
+
+            base_args = ["--size", str(args.size), "--tile-size", str(args.tile_size),
+                         "--workers", args.workers, "--base", str(args.base),
+                         "--seed", str(args.seed), "--work", str(work),
+                         *(["--model", args.model] if args.model else [])]
+            baseline = run_on_commit(args.baseline, "bench/batch.py", base_args, "--out")
+        print_targets(rows, baseline, args.baseline)
         result = {
             "benchmark": "batch",
+            "baseline": {"commit": args.baseline, "rows": baseline["rows"]} if baseline else None,
             "size_px": args.size,
             "tile_size": args.tile_size,
             "model": model_name,

@@ -61,6 +61,7 @@ def test_forest_export_equals_sklearn(tiny_data):
                                  min_samples_leaf=2).fit(x.reshape(len(x), -1), y)
     np.testing.assert_allclose(ours.predict_proba(x), ref.predict_proba(x.reshape(len(x), -1)),
                                atol=1e-12)
+    np.testing.assert_array_equal(ours.predict_proba(x), ours.predict_proba_np(x))  # compiled
 
 
 def _copy(src: Path, dst: Path) -> Path:
