@@ -145,6 +145,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4, help="AGROSTRESS_API_JOB_WORKERS")
     ap.add_argument("--no-plots", action="store_true", help="AGROSTRESS_API_PLOTS=false")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also run this commit's bench/api.py, same arguments, same session")
     args = ap.parse_args()
 
     from agrostress.cube import write_geotiff_folder
@@ -219,8 +221,49 @@ def main() -> None:
     for r in rows:
         per = f"{r['per_s']:.2f}" if "per_s" in r else ""
         print(f"| {r['scenario']} | {r['n']} | {r['p50_s']:.2f} | {r['p95_s']:.2f} | {per} |")
+    baseline = None
+    if args.baseline:
+        from bench.baseline import run_on_commit
+
+        same = ["--n", str(args.n), "--cold", str(args.cold), "--concurrency", args.concurrency,
+                "--requests", str(args.requests), "--workers", str(args.workers),
+                *(["--model", args.model] if args.model else []),
+                *(["--no-plots"] if args.no_plots else [])]
+        baseline = run_on_commit(args.baseline, "bench/api.py", same, "--json")
+    print_targets(rows, baseline, args.baseline)
     if args.json:
-        args.json.write_text(json.dumps({"model": model_desc, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"model": model_desc, "rows": rows, "baseline": (
+            {"commit": args.baseline, "rows": baseline["rows"]} if baseline else None)},
+            indent=2))
+
+
+def print_targets(rows: list[dict[str, Any]], baseline: dict[str, Any] | None,
+                  rev: str | None) -> None:
+    """Each scenario now beside the baseline commit, and the targets (#25): cached p95
+    ≤ 0.5 s, cold simulated p95 ≤ 3 s, ≥ 4 analyses/s with 4 clients."""
+    before = {r["scenario"]: r for r in (baseline or {}).get("rows", [])}
+    head = "| scenario | p50 (s) | p95 (s) | analyses/s |"
+    print("\n" + head + (f" p50 at {rev} | p95 at {rev} | analyses/s at {rev} |"
+                         if baseline else ""))
+    print("|---|---|---|---|" + ("---|---|---|" if baseline else ""))
+    for r in rows:
+        cells = [r["scenario"], f"{r['p50_s']:.2f}", f"{r['p95_s']:.2f}",
+                 f"{r['per_s']:.2f}" if "per_s" in r else ""]
+        if baseline:
+            b = before.get(r["scenario"])
+            cells += ([f"{b['p50_s']:.2f}", f"{b['p95_s']:.2f}",
+                       f"{b['per_s']:.2f}" if "per_s" in b else ""] if b else ["–"] * 3)
+        print("| " + " | ".join(cells) + " |")
+    by = {r["scenario"]: r for r in rows}
+    checks = [("simulated, cached", "p95_s", 0.5, "cached p95 ≤ 0.5 s"),
+              ("simulated, cold", "p95_s", 3.0, "cold simulated p95 ≤ 3 s")]
+    for name, key, limit, label in checks:
+        if name in by:
+            v = by[name][key]
+            print(f"{label}: {v:.2f} s ({'met' if v <= limit else 'not met'})")
+    if "throughput c=4" in by:
+        v = by["throughput c=4"]["per_s"]
+        print(f"≥ 4 analyses/s with 4 clients: {v:.2f} ({'met' if v >= 4 else 'not met'})")
 
 
 if __name__ == "__main__":
