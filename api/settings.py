@@ -113,7 +113,8 @@ class ApiSettings(BaseSettings):
         True, description="also render the optional PNGs (trajectories, histogram, per field)"
     )
     torch_threads: int | None = Field(
-        None, ge=1, le=256, description="torch intra-op threads (default: torch's)"
+        None, ge=1, le=256, description="torch intra-op threads of the process (default: "
+        "torch's; `agrostress serve` sets cores / (server processes x job workers))"
     )
 
     @field_validator("keys", mode="before")
@@ -165,6 +166,14 @@ class ApiSettings(BaseSettings):
                 return json.loads(v)
             return [item.strip() for item in v.split(",") if item.strip()]
         return v
+
+    def serving_torch_threads(self, processes: int = 1) -> int:
+        """Torch threads per analysis when ``processes`` server processes each run
+        ``job_workers`` analyses at once: the cores shared out, at least one. Small analyses
+        answer faster on one thread than on two that contend (docs/api.md, Figures)."""
+        import os
+
+        return max(1, (os.cpu_count() or 1) // max(1, processes * self.job_workers))
 
     @staticmethod
     def env_name(field: str) -> str:

@@ -144,6 +144,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=24, help="requests per throughput run")
     ap.add_argument("--workers", type=int, default=4, help="AGROSTRESS_API_JOB_WORKERS")
     ap.add_argument("--no-plots", action="store_true", help="AGROSTRESS_API_PLOTS=false")
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="AGROSTRESS_API_TORCH_THREADS (default: as `agrostress serve` sets it)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--baseline", default=None, metavar="REV",
                     help="also run this commit's bench/api.py, same arguments, same session")
@@ -171,6 +173,9 @@ def main() -> None:
     api = ApiSettings(_env_file=None, job_workers=args.workers, max_pending_jobs=1000,
                       sources=["simulated", "files"], sync_timeout_s=900,
                       plots=not args.no_plots)
+    api = api.model_copy(update={"torch_threads": args.torch_threads
+                                 or api.serving_torch_threads()})
+    print(f"torch threads per analysis: {api.torch_threads}")
     srv = Server(create_app(settings, api))
     rows: list[dict[str, Any]] = []
 

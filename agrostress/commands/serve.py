@@ -37,11 +37,18 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Serve the REST API and the map viewer (settings: AGROSTRESS_* variables)."""
+        import os
+
         import uvicorn
+
+        from api.settings import ApiSettings
 
         level = log_level.lower()
         if level not in ("critical", "error", "warning", "info", "debug"):
             raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+        threads = ApiSettings.env_name("torch_threads")
+        if not os.environ.get(threads):  # share the cores out between the analyses
+            os.environ[threads] = str(ApiSettings().serving_torch_threads(workers))
         uvicorn.run(
             "api.app:create_app",
             factory=True,

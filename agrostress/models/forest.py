@@ -8,6 +8,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from agrostress.numba_threads import compile_serial_parallel, run_kernel
+
 
 class ForestModel:
     """A fitted random forest as arrays: per tree ``left``, ``right``, ``feature``,
@@ -59,7 +61,7 @@ class ForestModel:
         a = self.arrays
         flat = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)  # as sklearn
         out = np.zeros((len(flat), self.n_classes))
-        _forest_sum(flat, a["roots"], a["left"], a["right"], a["feature"],
+        run_kernel(_FOREST, flat, a["roots"], a["left"], a["right"], a["feature"],
                     np.ascontiguousarray(a["threshold"], dtype=np.float64),
                     np.ascontiguousarray(a["value"], dtype=np.float64), out)
         return out / len(a["roots"])
@@ -86,12 +88,12 @@ class ForestModel:
         return dict(self.arrays)
 
 
-@numba.njit(cache=True)
 def _forest_sum(flat: np.ndarray, roots: np.ndarray, left: np.ndarray, right: np.ndarray,
                 feature: np.ndarray, threshold: np.ndarray, value: np.ndarray,
                 out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``out[i] += value[leaf of sample i in tree t]`` over the trees, in tree order."""
-    for i in range(flat.shape[0]):
+    """``out[i] += value[leaf of sample i in tree t]`` over the trees, in tree order (samples
+    in parallel where torch runs on several threads: each row is its own sum)."""
+    for i in numba.prange(flat.shape[0]):
         for t in range(roots.shape[0]):
             node = roots[t]
             while left[node] >= 0:
@@ -101,3 +103,6 @@ def _forest_sum(flat: np.ndarray, roots: np.ndarray, left: np.ndarray, right: np
                     node = right[node]
             for c in range(out.shape[1]):
                 out[i, c] += value[node, c]
+
+
+_FOREST = compile_serial_parallel(_forest_sum)

@@ -117,3 +117,13 @@ def test_every_written_artefact_can_be_served() -> None:
     assert set(ARTEFACTS) == {*OUTPUT_FILES.values(), "zones.geojson"}
     assert ARTEFACTS["stress_map.qml"] == "application/xml"
     assert ARTEFACTS["pixel_attributions.npz"] == "application/octet-stream"
+
+
+def test_serving_torch_threads_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    api = ApiSettings(_env_file=None, job_workers=2)
+    assert api.serving_torch_threads() == 4
+    assert api.serving_torch_threads(processes=2) == 2
+    assert ApiSettings(_env_file=None, job_workers=16).serving_torch_threads() == 1

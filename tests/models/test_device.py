@@ -63,3 +63,25 @@ def test_cli_refuses_a_missing_device(tiny_model_dir: Path, small_scene: object,
                                   str(cube), "--out", str(tmp_path / "out"), "--device", "cpu",
                                   "--no-plots", "--no-not-wheat"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_ood_score_in_row_blocks_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The out-of-distribution score is computed in blocks of rows; it is each pixel's own,
+    so any block size gives the same map up to float rounding in the projection (BLAS picks
+    its kernel by block size); the probabilities do not change at all."""
+    from agrostress.models import checkpoint
+    from agrostress.settings import REPO_ROOT
+
+    m = load(REPO_ROOT / "models" / "ffdnn")
+    t, f = m.card.n_steps, m.card.n_features
+    rng = np.random.default_rng(3)
+    mean, std = np.asarray(m.norm.mean, np.float32), np.asarray(m.norm.std, np.float32)
+    x = (mean[None, :, None, None] + std[None, :, None, None]
+         * rng.normal(size=(t, f, 37, 29)).astype(np.float32))
+    m.set_reference(np.repeat(mean[None], t, axis=0))
+    monkeypatch.setattr(checkpoint, "OOD_ROW_PIXELS", 10**9)
+    p1, one = m.predict_image(x)
+    monkeypatch.setattr(checkpoint, "OOD_ROW_PIXELS", 60)  # blocks of 2 rows
+    p2, blocks = m.predict_image(x)
+    np.testing.assert_allclose(one, blocks, rtol=1e-6)
+    np.testing.assert_array_equal(p1, p2)
