@@ -86,6 +86,47 @@ def pick_model(arg: str | None, tmp: Path) -> tuple[Path, str]:
         return untrained_model(tmp / "model"), f"untrained FFDNN ({path} not loadable: {e})"
 
 
+class ServeProcess:
+    """``agrostress serve --workers N`` in a subprocess (several server processes, as deployed),
+    with the settings of ``settings`` / ``api`` passed as environment variables."""
+
+    def __init__(self, settings: Any, api: Any, processes: int):
+        import subprocess
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ,
+               "AGROSTRESS_DATA_DIR": str(settings.data_dir),
+               "AGROSTRESS_CACHE_DIR": str(settings.cache_dir),
+               "AGROSTRESS_MODEL_DIR": str(settings.model_dir),
+               "AGROSTRESS_FILES_DIR": str(settings.files_dir),
+               "AGROSTRESS_API_JOB_WORKERS": str(api.job_workers),
+               "AGROSTRESS_API_MAX_PENDING_JOBS": str(api.max_pending_jobs),
+               "AGROSTRESS_API_SOURCES": ",".join(api.sources),
+               "AGROSTRESS_API_SYNC_TIMEOUT_S": str(api.sync_timeout_s),
+               "AGROSTRESS_API_PLOTS": str(api.plots).lower()}
+        env.pop("AGROSTRESS_API_TORCH_THREADS", None)  # serve shares the cores out
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from agrostress.cli import app; app()", "serve", "--port",
+             str(self.port), "--workers", str(processes), "--log-level", "warning"], env=env)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("agrostress serve did not start")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
 class Server:
     def __init__(self, app: Any):
         import uvicorn
@@ -144,6 +185,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=24, help="requests per throughput run")
     ap.add_argument("--workers", type=int, default=4, help="AGROSTRESS_API_JOB_WORKERS")
     ap.add_argument("--no-plots", action="store_true", help="AGROSTRESS_API_PLOTS=false")
+    ap.add_argument("--processes", type=int, default=0,
+                    help="run `agrostress serve --workers N` in a subprocess (0: in this process)")
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="AGROSTRESS_API_TORCH_THREADS (default: as `agrostress serve` sets it)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -176,7 +219,8 @@ def main() -> None:
     api = api.model_copy(update={"torch_threads": args.torch_threads
                                  or api.serving_torch_threads()})
     print(f"torch threads per analysis: {api.torch_threads}")
-    srv = Server(create_app(settings, api))
+    srv = (ServeProcess(settings, api, args.processes) if args.processes
+           else Server(create_app(settings, api)))
     rows: list[dict[str, Any]] = []
 
     def record(name: str, lat: list[float]) -> None:
@@ -189,7 +233,8 @@ def main() -> None:
         print("latency (sequential, one client):")
         record("simulated, cold", [post(srv.url, field(i), "simulated")
                                    for i in range(1, args.cold + 1)])
-        post(srv.url, base, "simulated")  # warm the cache for the base field
+        for _ in range(1 + 2 * args.processes):  # warm the cache (and every server process)
+            post(srv.url, base, "simulated")
         record("simulated, cached", [post(srv.url, base, "simulated") for _ in range(args.n)])
         post(srv.url, base, "simulated", AS_OF)  # the in-season call fetches up to its date
         record(f"in season (as of {AS_OF}), cached",

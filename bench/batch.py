@@ -189,14 +189,17 @@ def main() -> None:
             f"data preparation {prep_s:.0f} s (not counted)\n"
         )
         head = ("workers", "tiles", "tile phase s", "start s", "km²/h", "speed-up",
-                "read", "preproc", "model", "write", "other")  # fmt: skip
+                "read", "preproc", "reference", "model", "not wheat", "traject.", "write",
+                "other")  # fmt: skip
         print(" | ".join(f"{h:>12}" for h in head))
         for r in rows:
             sh = r["stage_shares"]
             cells = [
                 r["workers"], r["tiles"], f"{r['tiles_s']:.1f}", f"{r['cluster_start_s']:.1f}",
                 f"{r['km2_per_hour']:.1f}", f"{r['km2_per_hour'] / base:.2f}x",
-                *(f"{sh.get(k, 0.0):.0%}" for k in ("read", "preprocess", "model", "write", "other")),
+                *(f"{sh.get(k, 0.0):.0%}" for k in ("read", "preprocess", "reference", "model",
+                                                     "not_wheat", "trajectories", "write",
+                                                     "other")),
             ]  # fmt: skip
             print(" | ".join(f"{c:>12}" for c in cells))
         baseline = None

@@ -76,11 +76,14 @@ class BatchProgress:
 ProgressFn = Callable[[BatchProgress], None]
 
 
-STAGES = ("read", "preprocess", "model", "explain", "write")
+STAGES = ("read", "preprocess", "reference", "model", "not_wheat", "trajectories", "explain",
+          "write")
+"""The stages of a tile task timed on their own (the core path's clock, plus read and write);
+the wheat-reference pass includes computing the features it reuses for the tile."""
 
 
 def stage_shares(stage_seconds: dict[str, float]) -> dict[str, float]:
-    """Share of tile time per stage (read, preprocess, model, explain, write, other).
+    """Share of tile time per stage (:data:`STAGES`, then ``other``).
 
     ``other`` gathers model loading and the rest of the core path (field summaries, …).
     """

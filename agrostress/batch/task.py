@@ -157,14 +157,12 @@ def run_tile(job: TileJob) -> dict[str, Any]:
     analyse_s = time.perf_counter() - t
     split = getattr(result, "timings", None) or {}
     timings["read"] += float(split.get("read", 0.0))
-    for stage in ("preprocess", "model", "explain"):
+    timed = ("preprocess", "reference", "model", "not_wheat", "trajectories", "explain")
+    for stage in timed:
         if stage in split:
             timings[stage] = float(split[stage])
     timings["analyse_other"] = max(
-        0.0,
-        analyse_s
-        - sum(float(split.get(k, 0.0)) for k in ("read", "preprocess", "model", "explain")),
-    )
+        0.0, analyse_s - sum(float(split.get(k, 0.0)) for k in ("read", *timed)))
     del cube
 
     t = time.perf_counter()
