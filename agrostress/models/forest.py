@@ -10,6 +10,9 @@ import numpy as np
 
 from agrostress.numba_threads import compile_serial_parallel, run_kernel
 
+FOREST_BLOCK = 256
+"""Samples that walk the trees together (their inputs stay in cache, one tree at a time)."""
+
 
 class ForestModel:
     """A fitted random forest as arrays: per tree ``left``, ``right``, ``feature``,
@@ -91,18 +94,25 @@ class ForestModel:
 def _forest_sum(flat: np.ndarray, roots: np.ndarray, left: np.ndarray, right: np.ndarray,
                 feature: np.ndarray, threshold: np.ndarray, value: np.ndarray,
                 out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``out[i] += value[leaf of sample i in tree t]`` over the trees, in tree order (samples
-    in parallel where torch runs on several threads: each row is its own sum)."""
-    for i in numba.prange(flat.shape[0]):
+    """``out[i] += value[leaf of sample i in tree t]`` over the trees, in tree order for every
+    sample. Samples go in blocks (in parallel where torch runs on several threads), each block
+    through one tree after the other, so a tree's nodes stay in cache while the block's
+    samples walk it."""
+    n = flat.shape[0]
+    n_blocks = (n + FOREST_BLOCK - 1) // FOREST_BLOCK
+    for b in numba.prange(n_blocks):
+        i0 = b * FOREST_BLOCK
+        i1 = min(n, i0 + FOREST_BLOCK)
         for t in range(roots.shape[0]):
-            node = roots[t]
-            while left[node] >= 0:
-                if np.float64(flat[i, feature[node]]) <= threshold[node]:
-                    node = left[node]
-                else:
-                    node = right[node]
-            for c in range(out.shape[1]):
-                out[i, c] += value[node, c]
+            for i in range(i0, i1):
+                node = roots[t]
+                while left[node] >= 0:
+                    if np.float64(flat[i, feature[node]]) <= threshold[node]:
+                        node = left[node]
+                    else:
+                        node = right[node]
+                for c in range(out.shape[1]):
+                    out[i, c] += value[node, c]
 
 
 _FOREST = compile_serial_parallel(_forest_sum)
