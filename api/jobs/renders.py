@@ -16,7 +16,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from api.db import Store
 
@@ -25,8 +24,8 @@ LOGGER = logging.getLogger("agrostress.api.jobs")
 
 @dataclass
 class _Pending:
-    analysed: Any  # the core's result object
-    names: list[str]  # the PNG artefacts still to draw
+    draw: Callable[[Path], list[str]] | None  # draws into the folder, returns what it drew
+    names: list[str]  # the artefacts still to draw
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: bool = False
 
@@ -37,12 +36,11 @@ class Renders:
     def __init__(
         self,
         store: Store,
-        draw: Callable[[Any, Path], list[str]],
         folder: Callable[[str], Path],
         idle: Callable[[], bool],
         keep: int = 32,
     ):
-        self.store, self._draw, self._folder, self._idle = store, draw, folder, idle
+        self.store, self._folder, self._idle = store, folder, idle
         self.keep = keep
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
@@ -54,10 +52,12 @@ class Renders:
     def start(self) -> None:
         self._thread.start()
 
-    def add(self, analysis_id: str, analysed: Any, names: list[str]) -> None:
-        """Keep a result whose PNGs ``names`` are to be drawn (before its row says done)."""
+    def add(self, analysis_id: str, draw: Callable[[Path], list[str]],
+            names: list[str]) -> None:
+        """Keep the drawing of an analysis's ``names`` (before its row says done): ``draw``
+        draws them into a folder and returns those it drew."""
         with self._lock:
-            self._pending[analysis_id] = _Pending(analysed, list(names))
+            self._pending[analysis_id] = _Pending(draw, list(names))
             dropped = []
             while len(self._pending) > self.keep:
                 dropped.append(self._pending.popitem(last=False))
@@ -80,7 +80,8 @@ class Renders:
                 return
             drawn: list[str] = []
             try:
-                drawn = list(self._draw(entry.analysed, self._folder(analysis_id)))
+                assert entry.draw is not None
+                drawn = list(entry.draw(self._folder(analysis_id)))
             except Exception:  # noqa: BLE001 - the answer stands; the PNGs are left out
                 LOGGER.exception("drawing the PNGs of analysis %s failed", analysis_id)
             finally:
@@ -91,7 +92,7 @@ class Renders:
     def _finish(self, analysis_id: str, entry: _Pending, drawn: list[str]) -> None:
         """Record what was drawn: the PNGs not drawn leave the analysis's artefacts."""
         entry.done = True
-        entry.analysed = None
+        entry.draw = None  # the result it holds can go
         row = self.store.get(analysis_id)
         if row is None or not row.get("result"):
             return

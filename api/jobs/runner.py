@@ -50,8 +50,21 @@ from api.zones import class_zones, map_bounds_wgs84
 LOGGER = logging.getLogger("agrostress.api.jobs")
 
 
+QUIET_S = 2.0
+"""Seconds without any analysis before PNGs are drawn in the background."""
+
 CLEANUP_EVERY_S = 600.0
 """How often the heartbeat thread applies the retention limits."""
+
+
+def _write_zones(folder: Path, class_names: list[str]) -> None:
+    """The class zones of ``folder``'s stress map as GeoJSON (written atomically)."""
+    tmp = folder / f".{ZONES_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        tmp.write_text(json.dumps(class_zones(folder / "stress_map.tif", class_names)))
+        os.replace(tmp, folder / ZONES_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -88,8 +101,8 @@ class JobRunner:
                                           daemon=True) for i in range(self.workers)]
         self._beat = threading.Thread(target=self._beat_loop, name="agrostress-jobs-beat", daemon=True)
         self._last_cleanup = 0.0
-        self.renders = Renders(store, self._draw, self.artefact_dir,
-                               idle=lambda: self.pending == 0)
+        self._last_activity = time.monotonic()
+        self.renders = Renders(store, self.artefact_dir, idle=self._quiet)
         for served in models.models.values():  # one replica per worker: no queue on a lock
             served.provision(self.workers)
 
@@ -126,6 +139,11 @@ class JobRunner:
     def pending(self) -> int:
         with self._lock:
             return len(self._futures)
+
+    def _quiet(self) -> bool:
+        """No analysis queued or running, and none for :data:`QUIET_S` (background work then
+        does not slow the next request of a client that is still busy)."""
+        return self.pending == 0 and time.monotonic() - self._last_activity > QUIET_S
 
     def pending_of(self, client: str) -> int:
         """Queued + running analyses of ``client`` in this process."""
@@ -188,6 +206,7 @@ class JobRunner:
         ``share``, the client's share of it) is full. Jobs taken over from another process
         count against the whole queue only."""
         fut: Future[None] = Future()
+        self._last_activity = time.monotonic()
         with self._lock:
             self._check_capacity(client, share)
             self._futures[analysis_id] = fut
@@ -197,6 +216,7 @@ class JobRunner:
         return fut
 
     def _forget(self, analysis_id: str) -> None:
+        self._last_activity = time.monotonic()
         with self._lock:
             self._futures.pop(analysis_id, None)
             self._clients.pop(analysis_id, None)
@@ -327,6 +347,7 @@ class JobRunner:
                 attempts=row["attempts"] + 1,
             )
             result, analysed = self._execute(analysis_id, row["request"], served, progress)
+            names = list(served.card.class_names)
         except JobInterrupted:
             LOGGER.info("analysis %s interrupted by shutdown", analysis_id)
             return
@@ -345,7 +366,8 @@ class JobRunner:
             self._fail(analysis_id, code, message)
             return
         if result["rendering"]:  # drawn on first request, or when the workers are idle
-            self.renders.add(analysis_id, analysed, result["rendering"])
+            self.renders.add(analysis_id, lambda folder: self._draw(analysed, folder, names),
+                             result["rendering"])
         self.store.update(
             analysis_id,
             owner=self.instance,
@@ -356,10 +378,15 @@ class JobRunner:
             finished_at=utcnow(),
         )
 
-    def _draw(self, analysed: Any, folder: Path) -> list[str]:
-        """Draw the PNGs of a finished analysis into its folder (see :mod:`api.jobs.renders`)."""
+    def _draw(self, analysed: Any, folder: Path, class_names: list[str]) -> list[str]:
+        """Draw the PNGs of a finished analysis, and its class zones, into its folder (see
+        :mod:`api.jobs.renders`); the names of the files drawn."""
         assert self.core is not None and self.core.render_outputs is not None
-        return list(self.core.render_outputs(analysed, folder, plots=self.api.plots))
+        drawn = list(self.core.render_outputs(analysed, folder, plots=self.api.plots))
+        if (folder / "stress_map.tif").is_file():
+            _write_zones(folder, class_names)
+            drawn.append(ZONES_FILE)
+        return drawn
 
     def _fail(self, analysis_id: str, code: str, message: str) -> None:
         self.store.update(
@@ -481,9 +508,10 @@ class JobRunner:
             self.core.write_outputs(result, tmp, plots=self.api.plots,
                                     **({"renders": False} if later else {}))
             bounds = None
-            if (tmp / "stress_map.tif").is_file():
-                zones = class_zones(tmp / "stress_map.tif", list(served.card.class_names))
-                (tmp / ZONES_FILE).write_text(json.dumps(zones))
+            has_map = (tmp / "stress_map.tif").is_file()
+            if has_map:
+                if not later:  # else drawn with the PNGs, after the answer
+                    _write_zones(tmp, list(served.card.class_names))
                 bounds = map_bounds_wgs84(tmp / "stress_map.tif")
             current = self.store.get(analysis_id)
             if current is None or current["owner"] != self.instance:
@@ -500,7 +528,8 @@ class JobRunner:
             fid = d.get("field_id")
             d["name"] = names.get(int(fid)) if isinstance(fid, int | float) else None
             fields.append(d)
-        rendering = (sorted(self.core.pending_renders(result, plots=self.api.plots))
+        rendering = (sorted([*self.core.pending_renders(result, plots=self.api.plots),
+                             *([ZONES_FILE] if has_map else [])])
                      if later else [])  # type: ignore[misc]
         written = {n for n in ARTEFACTS if (final / n).is_file()}
         return {

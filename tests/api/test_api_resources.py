@@ -153,12 +153,15 @@ def test_pngs_are_drawn_after_the_answer(serve: Callable[..., LiveServer]) -> No
         assert r.status_code == 201, r.text
         res = r.json()["result"]
         assert answered < 1.5, answered  # before the drawing is done
-        assert res["rendering"] == ["stress_map.png"] and "stress_map.png" in res["artefacts"]
+        assert res["rendering"] == ["stress_map.png", "zones.geojson"]  # drawn after the answer
+        assert "stress_map.png" in res["artefacts"] and "zones.geojson" in res["artefacts"]
         assert "stress_map.tif" in res["artefacts"]
         png = c.get(r.json()["links"]["stress_map.png"])  # waits for the drawing
         assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
         after = c.get(r.json()["links"]["self"]).json()["result"]
         assert after["rendering"] == [] and "stress_map.png" in after["artefacts"]
+        zones = c.get(r.json()["links"]["zones.geojson"])
+        assert zones.status_code == 200 and zones.json()["type"] == "FeatureCollection"
 
 
 def test_failed_drawing_leaves_the_answer_and_drops_the_png(
@@ -199,10 +202,13 @@ def test_renders_keep_a_bounded_number_of_results(tmp_path: Path) -> None:
             "artefacts": ["stress_map.png", "stress_map.tif"], "rendering": ["stress_map.png"]})
         ids.append(row["id"])
     drawn: list[str] = []
-    renders = Renders(store, lambda res, folder: drawn.append(res) or ["stress_map.png"],
-                      lambda i: tmp_path / i, idle=lambda: False, keep=1)
-    renders.add(ids[0], "r0", ["stress_map.png"])
-    renders.add(ids[1], "r1", ["stress_map.png"])  # drops r0
+
+    def drawing(res: str) -> Callable[[Path], list[str]]:
+        return lambda folder: drawn.append(res) or ["stress_map.png"]  # type: ignore[func-returns-value]
+
+    renders = Renders(store, lambda i: tmp_path / i, idle=lambda: False, keep=1)
+    renders.add(ids[0], drawing("r0"), ["stress_map.png"])
+    renders.add(ids[1], drawing("r1"), ["stress_map.png"])  # drops r0
     assert store.get(ids[0])["result"] == {"artefacts": ["stress_map.tif"], "rendering": []}
     renders.draw(ids[0])  # nothing left to draw for it
     renders.draw(ids[1])
