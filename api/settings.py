@@ -122,10 +122,9 @@ class ApiSettings(BaseSettings):
     def _split_keys(cls, v: object) -> object:
         """Accept 'name=key,name=key' (env vars) and JSON objects as well as dicts."""
         if isinstance(v, str):
-            v = v.strip()
-            if v.startswith("{"):
+            if v.strip().startswith("{"):
                 return json.loads(v)
-            pairs = [item.strip() for item in v.split(",") if item.strip()]
+            pairs = _comma_items(v)
             if any("=" not in p for p in pairs):
                 raise ValueError("keys must be 'name=key' pairs separated by commas")
             return dict(p.split("=", 1) for p in pairs)
@@ -161,10 +160,9 @@ class ApiSettings(BaseSettings):
     def _split_commas(cls, v: object) -> object:
         """Accept comma-separated strings (env vars) and JSON lists as well as lists."""
         if isinstance(v, str):
-            v = v.strip()
-            if v.startswith("["):
+            if v.strip().startswith("["):
                 return json.loads(v)
-            return [item.strip() for item in v.split(",") if item.strip()]
+            return _comma_items(v)
         return v
 
     def serving_torch_threads(self, processes: int = 1) -> int:
@@ -179,6 +177,11 @@ class ApiSettings(BaseSettings):
     def env_name(field: str) -> str:
         """The environment variable of ``field`` (``max_fields`` → ``AGROSTRESS_API_MAX_FIELDS``)."""
         return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _comma_items(text: str) -> list[str]:
+    """The non-empty, trimmed items of a comma-separated setting."""
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 @lru_cache(maxsize=1)

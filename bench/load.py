@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -47,6 +48,7 @@ if str(_ROOT) not in sys.path:
 from bench.api import END, START, Server, pct, pick_model  # noqa: E402
 from bench.api import field as square_field  # noqa: E402
 
+PERIOD_DAYS = (dt.date.fromisoformat(END) - dt.date.fromisoformat(START)).days + 1
 KEYS = {"greedy": "greedy-load-test-key-0001", "polite": "polite-load-test-key-0002"}
 
 
@@ -188,8 +190,7 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
     wall = time.monotonic() - t0
     side = lambda ha: int((ha * 1e4) ** 0.5 / 10) + 2  # noqa: E731 - grid side in pixels
-    days = (time_of(END) - time_of(START)).days + 1
-    est = {name: estimate_job_mb(side(ha) ** 2, days)
+    est = {name: estimate_job_mb(side(ha) ** 2, PERIOD_DAYS)
            for name, ha in (("greedy", args.greedy_ha), ("polite", args.polite_ha))}
     workers = job_workers(api)
     bound = idle_mb + workers * api.max_job_memory_mb
@@ -210,12 +211,6 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
     }
     print_table(out, args)
     return out
-
-
-def time_of(day: str) -> Any:
-    import datetime as dt
-
-    return dt.date.fromisoformat(day)
 
 
 def print_table(out: dict[str, Any], args: argparse.Namespace) -> None:
@@ -280,9 +275,9 @@ def calibrate_one(size_m: float, model: str | None, explain: bool) -> dict[str, 
         raise SystemExit(f"calibration request failed: {r.status_code} {r.text[:300]}")
     req = r.json()["request"]
     px = round(req["extent_ha"] * 100)
-    days = (time_of(END) - time_of(START)).days + 1
     return {"size_m": size_m, "extent_ha": req["extent_ha"], "explain": explain,
-            "peak_above_idle_mb": peak[0] - idle, "estimate_mb": estimate_job_mb(px, days, explain)}
+            "peak_above_idle_mb": peak[0] - idle,
+            "estimate_mb": estimate_job_mb(px, PERIOD_DAYS, explain)}
 
 
 def calibrate(args: argparse.Namespace) -> None:

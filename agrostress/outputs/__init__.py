@@ -141,12 +141,14 @@ def write_all(result: Any, out_dir: Path, *, overwrite: bool = True,
 def png_artefacts(result: Any, *, plots: bool = True) -> list[str]:
     """The PNG artefacts :func:`render_pngs` draws for ``result`` (the trajectories and the
     time line only where there is something to draw)."""
+    from agrostress.outputs import render
+
     names = ["stress_map_png"]
     if plots:
         names.append("probability_histogram")
         if result.trajectories:
             names.append("trajectories")
-        if any(len(t.dates) > 1 for t in (result.timelines or [])):
+        if render.drawable_timelines(result):
             names.append("timeline")
     a = result.attributions
     if a:

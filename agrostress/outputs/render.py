@@ -264,10 +264,15 @@ def trajectories_png(path: str | Path, result: Any, *, max_fields: int = 30) -> 
     return path
 
 
+def drawable_timelines(result: Any) -> list[Any]:
+    """The fields' time lines with something to draw (more than one date)."""
+    return [t for t in (result.timelines or []) if len(t.dates) > 1]
+
+
 def timeline_png(path: str | Path, result: Any, *, max_fields: int = 24) -> Path | None:
     """Per field: the class probabilities on every past date up to the as-of date, the call
     of each date as a coloured strip, and the date since which the current call holds."""
-    timelines = [t for t in (result.timelines or []) if len(t.dates) > 1][:max_fields]
+    timelines = drawable_timelines(result)[:max_fields]
     if not timelines:
         return None
     path = Path(path)

@@ -145,11 +145,6 @@ class JobRunner:
         does not slow the next request of a client that is still busy)."""
         return self.pending == 0 and time.monotonic() - self._last_activity > QUIET_S
 
-    def pending_of(self, client: str) -> int:
-        """Queued + running analyses of ``client`` in this process."""
-        with self._lock:
-            return sum(1 for c in self._clients.values() if c == client)
-
     def _work(self) -> None:
         """A job worker: run the jobs the fair queue hands out until it closes."""
         while (got := self._queue.take()) is not None:
@@ -188,8 +183,10 @@ class JobRunner:
                 f"{ApiSettings.env_name('max_pending_jobs')}); retry later",
                 headers={"Retry-After": "10"},
             )
+        if not (share and self.api.client_keys()):
+            return
         mine = sum(1 for c in self._clients.values() if c == client)
-        if share and self.api.client_keys() and mine >= self.api.client_max_pending:
+        if mine >= self.api.client_max_pending:
             raise ApiError(
                 429,
                 "client_queue_full",

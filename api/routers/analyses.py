@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from agrostress.settings import Settings
 from api.clients import RateLimiter, owner_filter
+from api.db import utcnow
 from api.errors import ApiError, error_response, jsonable
 from api.jobs.artefacts import ARTEFACTS, ID_RE
 from api.jobs.core import ERROR_STATUS
@@ -245,9 +246,7 @@ def _after_rendering(svc: Service, row: dict[str, Any], client: str) -> dict[str
         svc.runner.renders.draw(analysis_id)
         return _get_row(svc, analysis_id, client)
     updated = row.get("updated_at") or row.get("finished_at")
-    age = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - updated).total_seconds() if updated \
-        else RENDER_STALE_S
-    if age < RENDER_STALE_S:
+    if updated is not None and (utcnow() - updated).total_seconds() < RENDER_STALE_S:
         raise ApiError(503, "artefact_rendering",
                        f"analysis {analysis_id}'s PNGs are still being drawn; retry shortly",
                        headers={"Retry-After": "1"})
